@@ -1,0 +1,370 @@
+// Ferry's native addon: the few system calls Node.js does not expose.
+//
+//   open(name, multiQueue)            -> { fd, name }   /dev/net/tun + TUNSETIFF (IFF_TUN|IFF_NO_PI)
+//   mtu(name)                         -> number         SIOCGIFMTU
+//   readBatch(fd, buf, slot, lengths) -> count | -errno read() until EAGAIN or the batch is full
+//   writeBatch(fd, buf, lengths, n)   -> count | -errno one write() per packet, packets back to back
+//   watch(fd, callback)               -> handle         uv_poll_t; callback(status) per readiness event
+//   unwatch(handle)                                     stops and frees the poll handle
+//   setMark(fd, mark)                 -> 0 | -errno     SO_MARK on a socket (WireGuard fwmark)
+//   close(fd)
+//
+// Why this shape: a TUN file descriptor yields one IP packet per read(2) (Documentation/networking/
+// tuntap.rst). Calling into C once per packet from JS costs more than the read itself, so readiness
+// wakes JS once and JS then drains the queue with one readBatch() call into a preallocated buffer.
+// libuv's epoll is level-triggered, so a batch that stops early because the buffer is full is simply
+// resumed on the next loop iteration, after the UDP socket and timers had their turn - no spinning and
+// no starvation. Everything runs on the main thread: there are no worker threads to synchronise.
+//
+// Plain C against node_api.h (ABI-stable N-API), no dependency beyond Node's own headers.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define CHECK(env, call)                                                                            \
+  do {                                                                                              \
+    if ((call) != napi_ok) {                                                                        \
+      napi_throw_error((env), NULL, "napi call failed: " #call);                                    \
+      return NULL;                                                                                  \
+    }                                                                                               \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_value code, message, error;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  char codebuf[32];
+  snprintf(codebuf, sizeof codebuf, "ERRNO_%d", err);
+  napi_create_string_utf8(env, codebuf, NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, message, &error);
+  napi_value errnoVal;
+  napi_create_int32(env, -err, &errnoVal);
+  napi_set_named_property(env, error, "errno", errnoVal);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value int_value(napi_env env, int64_t v) {
+  napi_value out;
+  napi_create_int64(env, v, &out);
+  return out;
+}
+
+static int get_int(napi_env env, napi_value v, int32_t *out) {
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+
+// Any TypedArray or Buffer: pointer and byte length.
+static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type type;
+  size_t count, offset;
+  void *p;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, v, &type, &count, &p, &ab, &offset) != napi_ok) return 0;
+  size_t width = 1;
+  switch (type) {
+    case napi_int16_array: case napi_uint16_array: width = 2; break;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: width = 4; break;
+    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: width = 8; break;
+    default: width = 1;
+  }
+  *data = p;
+  *len = count * width;
+  return 1;
+}
+
+static int get_int32_array(napi_env env, napi_value v, int32_t **data, size_t *count) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type type;
+  size_t offset;
+  void *p;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, v, &type, count, &p, &ab, &offset) != napi_ok) return 0;
+  if (type != napi_int32_array) return 0;
+  *data = p;
+  return 1;
+}
+
+// open(name: string, multiQueue: boolean): { fd: number, name: string }
+static napi_value tun_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[IFNAMSIZ] = {0};
+  size_t nlen = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "open(name, multiQueue): name must be a string");
+    return NULL;
+  }
+  bool multi = false;
+  if (argc > 1) napi_get_value_bool(env, argv[1], &multi);
+
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "open /dev/net/tun", errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  // IFF_NO_PI: no 4-byte packet-information header, the IP version nibble is enough to classify.
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0);
+  memcpy(ifr.ifr_name, name, nlen < IFNAMSIZ ? nlen : IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "TUNSETIFF", err);
+  }
+  napi_value out, fdv, namev;
+  CHECK(env, napi_create_object(env, &out));
+  CHECK(env, napi_create_int32(env, fd, &fdv));
+  CHECK(env, napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &namev));
+  CHECK(env, napi_set_named_property(env, out, "fd", fdv));
+  CHECK(env, napi_set_named_property(env, out, "name", namev));
+  return out;
+}
+
+// mtu(name: string): number
+static napi_value tun_mtu(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  size_t nlen;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, IFNAMSIZ, &nlen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "mtu(name): name must be a string");
+    return NULL;
+  }
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return throw_errno(env, "socket", errno);
+  int r = ioctl(s, SIOCGIFMTU, &ifr);
+  int err = errno;
+  close(s);
+  if (r < 0) return throw_errno(env, "SIOCGIFMTU", err);
+  return int_value(env, ifr.ifr_mtu);
+}
+
+// readBatch(fd, buf: Uint8Array, slot: number, lengths: Int32Array): number
+// Packet i lands at buf[i*slot ...] with its length in lengths[i]. Reads until the queue is empty
+// (EAGAIN) or every slot is used. Returns the count, or -errno when the very first read failed with
+// something other than EAGAIN (e.g. EBADFD once the interface was deleted).
+static napi_value tun_read_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, slot;
+  uint8_t *buf;
+  size_t blen, nlen;
+  int32_t *lengths;
+  if (argc < 4 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &blen) ||
+      !get_int(env, argv[2], &slot) || slot <= 0 || !get_int32_array(env, argv[3], &lengths, &nlen)) {
+    napi_throw_type_error(env, NULL, "readBatch(fd, buf, slot, lengths: Int32Array)");
+    return NULL;
+  }
+  size_t slots = blen / (size_t)slot;
+  if (slots > nlen) slots = nlen;
+  size_t n = 0;
+  while (n < slots) {
+    ssize_t r = read(fd, buf + n * (size_t)slot, (size_t)slot);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (n == 0) return int_value(env, -errno);
+      break;
+    }
+    lengths[n++] = (int32_t)r;
+  }
+  return int_value(env, (int64_t)n);
+}
+
+// writeBatch(fd, buf: Uint8Array, lengths: Int32Array, count: number): number
+// Packets lie back to back in buf. A TUN write hands the packet to the stack (netif_rx) and does not
+// block, so EAGAIN is not expected; a packet the kernel rejects (EINVAL for a malformed header) is
+// skipped rather than stopping the batch. Returns the number accepted.
+static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, count;
+  uint8_t *buf;
+  size_t blen, nlen;
+  int32_t *lengths;
+  if (argc < 4 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &blen) ||
+      !get_int32_array(env, argv[2], &lengths, &nlen) || !get_int(env, argv[3], &count) || count < 0) {
+    napi_throw_type_error(env, NULL, "writeBatch(fd, buf, lengths: Int32Array, count)");
+    return NULL;
+  }
+  if ((size_t)count > nlen) count = (int32_t)nlen;
+  size_t off = 0, ok = 0;
+  for (int32_t i = 0; i < count; i++) {
+    size_t len = (size_t)lengths[i];
+    if (lengths[i] < 0 || off + len > blen) break;
+    ssize_t r;
+    do r = write(fd, buf + off, len);
+    while (r < 0 && errno == EINTR);
+    if (r >= 0) ok++;
+    else if (errno == EBADFD || errno == EBADF || errno == EIO) {
+      if (ok == 0) return int_value(env, -errno);
+      break;
+    }
+    off += len;
+  }
+  return int_value(env, (int64_t)ok);
+}
+
+// A readiness watcher: uv_poll_t on the fd, calling back into JS once per event.
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context ctx;
+  int active;
+} watcher_t;
+
+static void on_poll_closed(uv_handle_t *h) { free(h->data); }
+
+static void on_readable(uv_poll_t *p, int status, int events) {
+  (void)events;
+  watcher_t *w = p->data;
+  if (!w->active) return;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, arg;
+  if (napi_get_reference_value(env, w->callback, &cb) == napi_ok && cb != NULL) {
+    napi_get_undefined(env, &recv);
+    napi_create_int32(env, status, &arg);
+    // napi_make_callback (not napi_call_function): we are entering JS from the event loop, so the
+    // microtask queue and process.nextTick queue must be drained afterwards, as for any I/O callback.
+    napi_value result;
+    napi_status st = napi_make_callback(env, w->ctx, recv, cb, 1, &arg, &result);
+    if (st == napi_pending_exception) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void watcher_stop(watcher_t *w) {
+  if (!w->active) return;
+  w->active = 0;
+  uv_poll_stop(&w->poll);
+  napi_delete_reference(w->env, w->callback);
+  napi_async_destroy(w->env, w->ctx);
+  uv_close((uv_handle_t *)&w->poll, on_poll_closed);
+}
+
+// watch(fd, callback(status)): External
+static napi_value tun_watch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  napi_valuetype t;
+  if (argc < 2 || !get_int(env, argv[0], &fd) || napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) {
+    napi_throw_type_error(env, NULL, "watch(fd, callback)");
+    return NULL;
+  }
+  struct uv_loop_s *loop;
+  CHECK(env, napi_get_uv_event_loop(env, &loop));
+  watcher_t *w = calloc(1, sizeof *w);
+  if (!w) return throw_errno(env, "calloc", ENOMEM);
+  w->env = env;
+  int r = uv_poll_init(loop, &w->poll, fd);
+  if (r != 0) {
+    free(w);
+    return throw_errno(env, "uv_poll_init", -r);
+  }
+  w->poll.data = w;
+  napi_value name;
+  napi_create_string_utf8(env, "FerryTunRead", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok ||
+      napi_async_init(env, NULL, name, &w->ctx) != napi_ok) {
+    uv_close((uv_handle_t *)&w->poll, on_poll_closed);
+    napi_throw_error(env, NULL, "watch: napi setup failed");
+    return NULL;
+  }
+  w->active = 1;
+  r = uv_poll_start(&w->poll, UV_READABLE, on_readable);
+  if (r != 0) {
+    watcher_stop(w);
+    return throw_errno(env, "uv_poll_start", -r);
+  }
+  napi_value ext;
+  // No finalizer: the JS wrapper must call unwatch(); a GC'd handle without it would be a leak, not a
+  // use-after-free, which is the safer failure.
+  CHECK(env, napi_create_external(env, w, NULL, NULL, &ext));
+  return ext;
+}
+
+static napi_value tun_unwatch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *p = NULL;
+  if (argc < 1 || napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
+    napi_throw_type_error(env, NULL, "unwatch(handle)");
+    return NULL;
+  }
+  watcher_stop(p);
+  return NULL;
+}
+
+// setMark(fd, mark): 0 | -errno. SO_MARK needs CAP_NET_ADMIN (socket(7)).
+static napi_value tun_set_mark(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  uint32_t mark;
+  if (argc < 2 || !get_int(env, argv[0], &fd) || napi_get_value_uint32(env, argv[1], &mark) != napi_ok) {
+    napi_throw_type_error(env, NULL, "setMark(fd, mark)");
+    return NULL;
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0) return int_value(env, -errno);
+  return int_value(env, 0);
+}
+
+static napi_value tun_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || !get_int(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "close(fd)");
+    return NULL;
+  }
+  if (close(fd) < 0) return int_value(env, -errno);
+  return int_value(env, 0);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"open", NULL, tun_open, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"mtu", NULL, tun_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"readBatch", NULL, tun_read_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"writeBatch", NULL, tun_write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"watch", NULL, tun_watch, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"unwatch", NULL, tun_unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setMark", NULL, tun_set_mark, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"close", NULL, tun_close, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

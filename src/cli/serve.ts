@@ -1,0 +1,184 @@
+// `ferry serve`: run the gateway from a config file, from flags, or from the embedded default.
+// SIGHUP (or an edit of the config file) reloads; SIGTERM/SIGINT drain and exit.
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { readFileSync } from 'node:fs';
+import { FerryError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
+import type { ConfigInput } from '../config/schema.js';
+import { validateConfig } from '../config/load.js';
+import { Gateway } from '../server/gateway.js';
+import { defaultConfig, ensureDefaultUser, DEFAULT_LISTENERS } from '../server/default-config.js';
+
+interface ServeFlags {
+  config?: string;
+  dataDir?: string;
+  http: string[];
+  https: string[];
+  socks: string[];
+  mixed: string[];
+  user: string[];
+  allowDest: string[];
+  allowOpen?: boolean;
+  accessLog?: 'off' | 'audit';
+  logLevel?: string;
+  drainTimeout: string;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the proxy gateway (embedded default when no --config and no listener flags)')
+    .option('-c, --config <file>', 'YAML configuration file (reloaded on SIGHUP and when it changes)')
+    .option('--data-dir <dir>', 'data directory (default: $FERRY_HOME or ./.ferry)')
+    .option('--http <addr>', 'HTTP proxy listener, e.g. 127.0.0.1:8080 (repeatable)', collect, [])
+    .option('--https <addr>', 'HTTPS proxy listener (TLS to the proxy) (repeatable)', collect, [])
+    .option('--socks <addr>', 'SOCKS4/4a/5 listener (repeatable)', collect, [])
+    .option('--mixed <addr>', 'HTTP and SOCKS on one port (repeatable)', collect, [])
+    .option('--user <name:password>', 'a user (repeatable); replaces the generated default user', collect, [])
+    .option('--allow-dest <cidr|domain>', 'allow a restricted destination (loopback, private, ...) (repeatable)', collect, [])
+    .option('--allow-open', 'allow listeners on non-loopback addresses without authentication')
+    .option('--access-log <mode>', 'off (default, no per-connection records) or audit')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
+    .option('--drain-timeout <seconds>', 'on SIGTERM, how long live connections may finish', '10')
+    .action(async (flags: ServeFlags) => {
+      await serve(flags);
+    });
+}
+
+function flagListeners(flags: ServeFlags): { name: string; type: 'http' | 'https' | 'socks' | 'mixed'; listen: string }[] {
+  const out: { name: string; type: 'http' | 'https' | 'socks' | 'mixed'; listen: string }[] = [];
+  for (const type of ['http', 'https', 'socks', 'mixed'] as const) {
+    flags[type].forEach((listen, n) => out.push({ name: n === 0 ? type : `${type}${n + 1}`, type, listen }));
+  }
+  return out;
+}
+
+function flagUsers(flags: ServeFlags): { name: string; password: string }[] {
+  return flags.user.map((u) => {
+    const i = u.indexOf(':');
+    if (i <= 0 || i === u.length - 1) throw new FerryError('E_CONFIG', `--user '${u.slice(0, Math.max(i, 0))}…': expected NAME:PASSWORD`);
+    return { name: u.slice(0, i), password: u.slice(i + 1) };
+  });
+}
+
+interface Built {
+  config: ConfigInput;
+  newPassword?: { user: string; password: string };
+}
+
+async function buildConfig(flags: ServeFlags): Promise<Built> {
+  let raw: ConfigInput;
+  let newPassword: Built['newPassword'];
+  const dataDir = resolve(flags.dataDir ?? process.env.FERRY_HOME ?? '.ferry');
+  const listeners = flagListeners(flags);
+  const users = flagUsers(flags);
+  if (flags.config) {
+    let text: string;
+    try {
+      text = readFileSync(flags.config, 'utf8');
+    } catch (e) {
+      throw new FerryError('E_CONFIG', `${flags.config}: cannot read: ${(e as Error).message}`);
+    }
+    try {
+      raw = (parseYaml(text) ?? {}) as ConfigInput;
+    } catch (e) {
+      throw new FerryError('E_CONFIG', `${flags.config}: not valid YAML: ${(e as Error).message}`);
+    }
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw new FerryError('E_CONFIG', `${flags.config}: expected a mapping at the top level`);
+    raw.data_dir ??= dataDir;
+    if (listeners.length) raw.inbounds = [...(raw.inbounds ?? []), ...listeners];
+    if (users.length) raw.users = [...(raw.users ?? []), ...users];
+  } else {
+    if (users.length) {
+      raw = { data_dir: dataDir, users, inbounds: listeners.length ? listeners : DEFAULT_LISTENERS };
+    } else {
+      const u = await ensureDefaultUser(dataDir);
+      if (u.newPassword) newPassword = { user: u.name, password: u.newPassword };
+      raw = defaultConfig(dataDir, u);
+      if (listeners.length) raw.inbounds = listeners.map((l) => ({ ...l, auth: true }));
+    }
+  }
+  if (flags.allowDest.length) raw.router = { ...(raw.router ?? {}), allow_destinations: [...(raw.router?.allow_destinations ?? []), ...flags.allowDest] };
+  if (flags.allowOpen) raw.inbounds = (raw.inbounds ?? []).map((i) => ({ ...i, allow_open: true }));
+  if (flags.accessLog || flags.logLevel) {
+    raw.log = { ...(raw.log ?? {}), ...(flags.accessLog ? { access_log: flags.accessLog } : {}), ...(flags.logLevel ? { level: flags.logLevel as 'info' } : {}) };
+  }
+  // Validate here so errors name the file.
+  validateConfig(raw, flags.config ?? 'flags');
+  return { config: raw, ...(newPassword ? { newPassword } : {}) };
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  const built = await buildConfig(flags);
+  const cfg = validateConfig(built.config, flags.config ?? 'flags');
+  const log = createLogger({ level: cfg.log.level });
+  const gw = await Gateway.start(built.config, { log });
+  const out = process.stdout;
+  out.write(`ferry: gateway running (data directory ${cfg.data_dir})\n`);
+  for (const l of gw.listenerInfo()) {
+    const hp = l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
+    out.write(`  ${l.type.padEnd(6)} ${hp}  ${l.auth ? 'auth required' : 'NO AUTH'}  (${l.name})\n`);
+    if (l.fingerprint256) out.write(`         certificate ${l.certFile}\n         SHA-256 ${l.fingerprint256}\n`);
+  }
+  if (built.newPassword) {
+    out.write(
+      `\n  Generated user: ${built.newPassword.user}\n  Password:       ${built.newPassword.password}\n` +
+        `  (shown once; only its hash is stored in ${cfg.data_dir}/default-user.json — delete that file to generate a new one)\n` +
+        `  Try: curl -x http://${built.newPassword.user}:${built.newPassword.password}@127.0.0.1:8080 http://example.com/\n\n`,
+    );
+  }
+  log.info({ inbounds: gw.listenerInfo().length }, 'gateway started');
+
+  let reloading: Promise<void> | null = null;
+  const reload = (why: string): void => {
+    if (reloading) return;
+    reloading = (async () => {
+      try {
+        const next = await buildConfig(flags);
+        await gw.reload(next.config);
+        log.info({ why }, 'configuration reloaded');
+      } catch (e) {
+        log.error({ why, err: (e as Error).message }, 'reload failed; keeping the previous configuration');
+      } finally {
+        reloading = null;
+      }
+    })();
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  let watcher: FSWatcher | null = null;
+  if (flags.config) {
+    // Watch the directory: editors replace the file (rename), which a watch on the file would miss.
+    const file = basename(flags.config);
+    let timer: NodeJS.Timeout | null = null;
+    try {
+      watcher = watch(dirname(resolve(flags.config)), (_event, name) => {
+        if (name !== file) return;
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => reload('config file changed'), 200);
+      });
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot watch the config file; reload with SIGHUP');
+    }
+  }
+  const drainMs = Math.max(0, Number(flags.drainTimeout) * 1000);
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) {
+      process.exit(1); // second signal: stop now
+    }
+    stopping = true;
+    watcher?.close();
+    log.info({ signal: sig, drainMs }, 'draining');
+    void gw.close(drainMs).then(() => {
+      log.info('stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

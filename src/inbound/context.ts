@@ -1,0 +1,50 @@
+// What every inbound gets from the gateway: the current router, the authenticator, limits, timeouts,
+// the connection tracker and the logger. Inbounds read `router` and `auth` through getters at the time
+// of each new session, so a reload swaps them without touching live connections.
+import type { Logger } from '../core/logger.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Router } from '../router/router.js';
+import type { ConnTracker } from './tracker.js';
+
+export interface Timeouts {
+  /** Client must finish its request/handshake within this. */
+  handshakeMs: number;
+  /** Dialing the destination. */
+  connectMs: number;
+  /** A tunnel or keep-alive connection with no traffic either way is closed after this. */
+  idleMs: number;
+}
+
+export interface Limits {
+  maxHeaderBytes: number;
+  maxConnections: number;
+  maxConnectionsPerUser: number;
+}
+
+export interface HttpOptions {
+  /** Add a Via header (RFC 9110 §7.6.3). Off by default for privacy. */
+  via: boolean;
+  /** Add X-Forwarded-For with the client address. Off by default for privacy. */
+  xForwardedFor: boolean;
+}
+
+export type AccessLogMode = 'off' | 'audit';
+
+export interface InboundContext {
+  /** The inbound's name, as rules see it. */
+  readonly name: string;
+  readonly router: () => Router;
+  /** null when this inbound does not require authentication. */
+  readonly auth: () => Authenticator | null;
+  readonly log: Logger;
+  readonly timeouts: () => Timeouts;
+  readonly limits: () => Limits;
+  readonly http: () => HttpOptions;
+  readonly accessLog: () => AccessLogMode;
+  readonly tracker: ConnTracker;
+}
+
+/** A protocol handler: takes an accepted client socket (and bytes already read from it by a sniffer). */
+export interface InboundHandler {
+  handle(socket: import('node:net').Socket, head?: Buffer): void;
+}

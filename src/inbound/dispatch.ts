@@ -1,0 +1,95 @@
+// The step every inbound shares after it has parsed a request: route the session, apply the
+// per-user limit, dial the chosen outbound, and afterwards write the access record (audit mode
+// only). Inbounds call openTcp and then relay (or, for plain HTTP, speak HTTP on the socket).
+import type { Socket } from 'node:net';
+import { asFerryError, FerryError } from '../core/errors.js';
+import { formatHostPort, type Session } from '../core/session.js';
+import type { Decision } from '../router/router.js';
+import type { InboundContext } from './context.js';
+import type { RelayResult } from '../net/relay.js';
+
+export interface OpenedTcp {
+  socket: Socket;
+  decision: Decision;
+  /** Call once when the session ends (releases the per-user slot, writes the access record). */
+  done(result?: Partial<RelayResult>): void;
+}
+
+export async function openTcp(ctx: InboundContext, session: Session, signal?: AbortSignal): Promise<OpenedTcp> {
+  let release: (() => void) | null = null;
+  try {
+    const decision = ctx.router().decide(session);
+    if (session.user !== null) release = ctx.tracker.acquireUser(session.user, ctx.limits().maxConnectionsPerUser);
+    const socket = await decision.outbound.dial(session.dest, {
+      guard: decision.guard,
+      connectTimeoutMs: ctx.timeouts().connectMs,
+      session,
+      ...(signal ? { signal } : {}),
+    });
+    const started = Date.now();
+    let finished = false;
+    return {
+      socket,
+      decision,
+      done(result) {
+        if (finished) return;
+        finished = true;
+        release?.();
+        if (ctx.accessLog() === 'audit') {
+          ctx.log.info(
+            {
+              session: session.id,
+              inbound: session.inbound,
+              user: session.user,
+              src: formatHostPort(session.source.address, session.source.port),
+              dest: formatHostPort(session.dest.host, session.dest.port),
+              cmd: session.command,
+              outbound: decision.outbound.name,
+              up: result?.up ?? 0,
+              down: result?.down ?? 0,
+              ms: Date.now() - started,
+              end: result?.reason,
+            },
+            'session',
+          );
+        }
+      },
+    };
+  } catch (err) {
+    release?.();
+    const fe = asFerryError(err);
+    logDenied(ctx, session, fe);
+    throw fe;
+  }
+}
+
+/**
+ * Logs a refused session. In the default privacy mode the line carries only the error code and the
+ * inbound; in audit mode it also names user, source and destination.
+ */
+export function logDenied(ctx: InboundContext, session: Session | null, err: FerryError): void {
+  const base = { inbound: ctx.name, code: err.code };
+  if (ctx.accessLog() === 'audit' && session) {
+    ctx.log.info(
+      {
+        ...base,
+        session: session.id,
+        user: session.user,
+        src: formatHostPort(session.source.address, session.source.port),
+        dest: formatHostPort(session.dest.host, session.dest.port),
+        reason: err.message,
+      },
+      'session refused',
+    );
+  } else {
+    ctx.log.info({ ...base, hint: err.hint }, 'session refused');
+  }
+}
+
+/** Logs a client connection closed for bad input (never with its bytes or credentials). */
+export function logBadClient(ctx: InboundContext, err: FerryError, source?: string): void {
+  ctx.log.warn(
+    { inbound: ctx.name, code: err.code, reason: err.message, ...(ctx.accessLog() === 'audit' && source ? { src: source } : {}) },
+    'client connection closed',
+  );
+}

@@ -1,0 +1,288 @@
+// The gateway: builds inbounds, router and outbounds from a configuration, runs the listeners, and
+// swaps users, rules and settings on reload without touching live connections. Shutdown drains:
+// listeners stop accepting, live sessions get `drainMs` to finish, then the rest are closed.
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { resolve } from 'node:path';
+import { Authenticator, MapUserSource } from '../auth/authenticator.js';
+import { isLoopbackHost, parseListen } from '../config/listen-address.js';
+import { validateConfig } from '../config/load.js';
+import type { Config, InboundConfig } from '../config/schema.js';
+import { FerryError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import type { AccessLogMode, HttpOptions, InboundContext, InboundHandler, Limits, Timeouts } from '../inbound/context.js';
+import { createHttpHandler } from '../inbound/http/index.js';
+import { createMixedHandler } from '../inbound/mixed.js';
+import { createSocksHandler } from '../inbound/socks/index.js';
+import { ConnTracker } from '../inbound/tracker.js';
+import type { Outbound } from '../outbound/outbound.js';
+import { Router } from '../router/router.js';
+import { buildOutbounds } from './outbounds.js';
+import { loadTlsMaterial } from './tls-material.js';
+import { loadUsers } from './users.js';
+
+interface Shared {
+  router: Router;
+  outbounds: Map<string, Outbound>;
+  auth: Authenticator;
+  userCount: number;
+  timeouts: Timeouts;
+  limits: Limits;
+  accessLog: AccessLogMode;
+}
+
+interface Listener {
+  cfg: InboundConfig;
+  server: Server | TlsServer;
+  /** Per-inbound settings the context reads on every new session; replaced on reload. */
+  settings: { authRequired: boolean; http: HttpOptions };
+  host: string;
+  port: number;
+  fingerprint256?: string;
+  certFile?: string;
+}
+
+export interface GatewayOptions {
+  log?: Logger;
+  /** Data directory for generated material (TLS certificates). Default: config data_dir or ./.ferry */
+  dataDir?: string;
+}
+
+export interface ListenerInfo {
+  name: string;
+  type: InboundConfig['type'];
+  host: string;
+  port: number;
+  auth: boolean;
+  fingerprint256?: string;
+  certFile?: string;
+}
+
+export class Gateway {
+  readonly tracker = new ConnTracker();
+  private readonly listeners = new Map<string, Listener>();
+  private shared!: Shared;
+  private closed = false;
+
+  private constructor(
+    private readonly log: Logger,
+    private dataDir: string,
+  ) {}
+
+  static async start(config: unknown, opts: GatewayOptions = {}): Promise<Gateway> {
+    const cfg = validateConfig(config);
+    const gw = new Gateway(opts.log ?? silentLogger(), resolve(opts.dataDir ?? cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry'));
+    gw.shared = await gw.buildShared(cfg);
+    try {
+      for (const i of cfg.inbounds) await gw.startListener(i);
+    } catch (e) {
+      await gw.close(0);
+      throw e;
+    }
+    return gw;
+  }
+
+  /** The bound address of an inbound (useful with port 0). */
+  address(name: string): { host: string; port: number } {
+    const l = this.listeners.get(name);
+    if (!l) throw new Error(`no inbound named ${name}`);
+    return { host: l.host, port: l.port };
+  }
+
+  listenerInfo(): ListenerInfo[] {
+    return [...this.listeners.values()].map((l) => ({
+      name: l.cfg.name,
+      type: l.cfg.type,
+      host: l.host,
+      port: l.port,
+      auth: l.settings.authRequired,
+      ...(l.fingerprint256 ? { fingerprint256: l.fingerprint256 } : {}),
+      ...(l.certFile ? { certFile: l.certFile } : {}),
+    }));
+  }
+
+  private async buildShared(cfg: Config): Promise<Shared> {
+    const users = await loadUsers(cfg);
+    const outbounds = buildOutbounds(cfg);
+    const router = new Router(
+      { rules: cfg.router.rules, default: cfg.router.default, allowDestinations: cfg.router.allow_destinations },
+      outbounds,
+    );
+    const auth = this.shared?.auth ?? new Authenticator(new MapUserSource(users), { maxFailures: cfg.limits.auth_failures_per_minute, windowMs: 60_000 });
+    auth.setUsers(new MapUserSource(users));
+    return {
+      router,
+      outbounds,
+      auth,
+      userCount: users.length,
+      timeouts: { handshakeMs: cfg.timeouts.handshake, connectMs: cfg.timeouts.connect, idleMs: cfg.timeouts.idle },
+      limits: {
+        maxHeaderBytes: cfg.limits.max_header_bytes,
+        maxConnections: cfg.limits.max_connections,
+        maxConnectionsPerUser: cfg.limits.max_connections_per_user,
+      },
+      accessLog: cfg.log.access_log,
+    };
+  }
+
+  /** Decides whether an inbound requires authentication, refusing an open proxy on a public address. */
+  private authFor(i: InboundConfig, userCount: number): boolean {
+    const { host } = parseListen(i.listen);
+    const required = i.auth ?? userCount > 0;
+    if (required && userCount === 0) {
+      throw new FerryError('E_CONFIG', `inbound ${i.name}: auth is required but no users are configured (add users, or set auth: false)`);
+    }
+    if (!required && !isLoopbackHost(host) && !i.allow_open) {
+      throw new FerryError(
+        'E_CONFIG',
+        `inbound ${i.name}: refusing to listen on ${i.listen} without authentication — that would be an open proxy. ` +
+          'Add users (auth: true), listen on 127.0.0.1, or set allow_open: true if you really mean it.',
+      );
+    }
+    return required;
+  }
+
+  private makeContext(name: string, settings: Listener['settings']): InboundContext {
+    return {
+      name,
+      router: () => this.shared.router,
+      auth: () => (settings.authRequired ? this.shared.auth : null),
+      log: this.log,
+      timeouts: () => this.shared.timeouts,
+      limits: () => this.shared.limits,
+      http: () => settings.http,
+      accessLog: () => this.shared.accessLog,
+      tracker: this.tracker,
+    };
+  }
+
+  private handlerFor(i: InboundConfig, ctx: InboundContext): InboundHandler {
+    switch (i.type) {
+      case 'http':
+      case 'https':
+        return createHttpHandler(ctx);
+      case 'socks':
+        return createSocksHandler(ctx);
+      case 'mixed':
+        return createMixedHandler(ctx, createHttpHandler(ctx), createSocksHandler(ctx));
+    }
+  }
+
+  private async startListener(i: InboundConfig): Promise<void> {
+    const { host, port } = parseListen(i.listen);
+    const settings = {
+      authRequired: this.authFor(i, this.shared.userCount),
+      http: { via: i.http.via, xForwardedFor: i.http.x_forwarded_for },
+    };
+    const ctx = this.makeContext(i.name, settings);
+    const handler = this.handlerFor(i, ctx);
+    const admit = (socket: Socket): boolean => {
+      // A client that resets before we handle it must not raise an unhandled 'error'.
+      socket.on('error', noop);
+      try {
+        this.tracker.admit(socket, this.shared.limits.maxConnections);
+        return true;
+      } catch (e) {
+        this.log.warn({ inbound: i.name, code: (e as FerryError).code }, (e as Error).message);
+        socket.destroy();
+        return false;
+      }
+    };
+    let server: Server | TlsServer;
+    let fingerprint256: string | undefined;
+    let certFile: string | undefined;
+    if (i.type === 'https') {
+      const hosts = ['localhost', '127.0.0.1', '::1'];
+      if (host !== '127.0.0.1' && host !== '0.0.0.0' && host !== '::') hosts.push(host);
+      const tls = loadTlsMaterial({ cert: i.tls?.cert, key: i.tls?.key, dataDir: this.dataDir, inbound: i.name, hosts });
+      fingerprint256 = tls.fingerprint256;
+      certFile = tls.certFile;
+      const s = createTlsServer({
+        cert: tls.cert,
+        key: tls.key,
+        minVersion: 'TLSv1.2',
+        handshakeTimeout: this.shared.timeouts.handshakeMs,
+        ALPNProtocols: ['http/1.1'],
+      });
+      s.on('connection', (sock: Socket) => {
+        if (!admit(sock)) return;
+      });
+      s.on('secureConnection', (tlsSock) => {
+        tlsSock.on('error', noop);
+        handler.handle(tlsSock as unknown as Socket);
+      });
+      s.on('tlsClientError', (err) => this.log.debug({ inbound: i.name, err: err.message }, 'TLS handshake failed'));
+      server = s;
+    } else {
+      server = createServer({ noDelay: true }, (sock) => {
+        if (admit(sock)) handler.handle(sock);
+      });
+    }
+    server.on('error', (err) => this.log.error({ inbound: i.name, err: err.message }, 'listener error'));
+    await new Promise<void>((resolveListen, reject) => {
+      const onErr = (err: NodeJS.ErrnoException): void =>
+        reject(new FerryError('E_CONFIG', `inbound ${i.name}: cannot listen on ${i.listen}: ${err.code ?? err.message}`));
+      server.once('error', onErr);
+      server.listen({ host, port, backlog: 4096 }, () => {
+        server.removeListener('error', onErr);
+        resolveListen();
+      });
+    });
+    const addr = server.address();
+    const bound = typeof addr === 'object' && addr ? addr.port : port;
+    this.listeners.set(i.name, {
+      cfg: i,
+      server,
+      settings,
+      host,
+      port: bound,
+      ...(fingerprint256 ? { fingerprint256 } : {}),
+      ...(certFile ? { certFile } : {}),
+    });
+  }
+
+  /**
+   * Applies a new configuration. Users, rules, outbounds, timeouts and limits are swapped at once;
+   * listeners whose address, type and TLS files are unchanged keep running (and their open
+   * connections with them); removed ones stop accepting but let their connections finish.
+   * On an invalid configuration nothing changes and the error is thrown.
+   */
+  async reload(config: unknown): Promise<void> {
+    const cfg = validateConfig(config);
+    const next = await this.buildShared(cfg);
+    // Validate every inbound's auth setting against the new user set before changing anything.
+    const authByName = new Map(cfg.inbounds.map((i) => [i.name, this.authFor(i, next.userCount)]));
+    const old = this.shared;
+    this.shared = next;
+    for (const [name, l] of this.listeners) {
+      const n = cfg.inbounds.find((i) => i.name === name);
+      if (!n || n.listen !== l.cfg.listen || n.type !== l.cfg.type || JSON.stringify(n.tls) !== JSON.stringify(l.cfg.tls)) {
+        l.server.close();
+        this.listeners.delete(name);
+        continue;
+      }
+      l.settings.authRequired = authByName.get(name)!;
+      l.settings.http = { via: n.http.via, xForwardedFor: n.http.x_forwarded_for };
+      l.cfg = n;
+    }
+    for (const i of cfg.inbounds) if (!this.listeners.has(i.name)) await this.startListener(i);
+    for (const o of old.outbounds.values()) if (!next.outbounds.has(o.name)) o.close?.();
+  }
+
+  /** Stops accepting, waits up to drainMs for live connections to finish, then closes what is left. */
+  async close(drainMs = 10_000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.tracker.draining = true;
+    for (const l of this.listeners.values()) l.server.close();
+    if (drainMs > 0) await this.tracker.waitEmpty(drainMs);
+    this.tracker.destroyAll();
+    for (const o of this.shared.outbounds.values()) o.close?.();
+  }
+}
+
+function noop(): void {}
+
+export async function startGateway(config: unknown, opts: GatewayOptions = {}): Promise<Gateway> {
+  return Gateway.start(config, opts);
+}

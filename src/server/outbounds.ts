@@ -1,0 +1,20 @@
+// Builds the outbound table from configuration.
+import type { Config } from '../config/schema.js';
+import { DirectOutbound } from '../outbound/direct.js';
+import type { Outbound } from '../outbound/outbound.js';
+import { RejectOutbound } from '../outbound/reject.js';
+
+export function buildOutbounds(cfg: Config): Map<string, Outbound> {
+  const m = new Map<string, Outbound>();
+  for (const o of cfg.outbounds) {
+    switch (o.type) {
+      case 'direct':
+        m.set(o.name, new DirectOutbound({ name: o.name, ...(o.bind ? { bind: o.bind } : {}), ...(o.interface ? { interface: o.interface } : {}) }));
+        break;
+      case 'reject':
+        m.set(o.name, new RejectOutbound(o.name, o.reason));
+        break;
+    }
+  }
+  return m;
+}

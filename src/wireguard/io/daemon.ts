@@ -1,0 +1,72 @@
+// Runs one interface with its UAPI socket until it is told to stop: shared by `ferry-wg` and
+// `ferry wg up`. Stop conditions mirror wireguard-go's main loop: SIGTERM/SIGINT, the interface being
+// deleted (`ip link del`), or the UAPI socket being removed (how `wg-quick down` stops a userspace
+// implementation). Whatever the reason, the socket is removed and the TUN fd closed on the way out.
+import { WgInterface, type LogFn } from './interface.js';
+import { UapiServer } from '../uapi/server.js';
+
+export interface RunningInterface {
+  iface: WgInterface;
+  uapi: UapiServer;
+  /** Resolves with the reason once everything is torn down. */
+  stopped: Promise<string>;
+  stop(reason?: string): Promise<void>;
+}
+
+export type Level = 'silent' | 'error' | 'info' | 'verbose';
+
+export function makeLogger(prefix: string, level: Level, sink: (line: string) => void = (l) => process.stderr.write(l)): LogFn {
+  const rank: Record<Level, number> = { silent: 0, error: 1, info: 2, verbose: 3 };
+  return (lvl, msg) => {
+    if (rank[lvl] <= rank[level]) sink(`${new Date().toISOString()} ${prefix}: ${lvl.toUpperCase()}: ${msg}\n`);
+  };
+}
+
+export async function runInterface(name: string, log: LogFn, opts: { listenPort?: number } = {}): Promise<RunningInterface> {
+  const iface = await WgInterface.create({ name, log, ...(opts.listenPort !== undefined ? { listenPort: opts.listenPort } : {}) });
+  let uapi: UapiServer;
+  try {
+    uapi = await UapiServer.listen(iface.name, {
+      state: () => iface.uapiState(),
+      target: iface.uapiTarget(),
+      onError: (m) => log('error', `UAPI: ${m}`),
+    });
+  } catch (e) {
+    iface.close();
+    throw e;
+  }
+
+  let resolveStopped!: (r: string) => void;
+  const stopped = new Promise<string>((r) => (resolveStopped = r));
+  let stopping: Promise<void> | null = null;
+  const stop = (reason = 'stopped'): Promise<void> => {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      log('info', `shutting down: ${reason}`);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      process.off('exit', onExit);
+      clearInterval(linkCheck);
+      await uapi.close();
+      iface.close(reason);
+      resolveStopped(reason);
+    })();
+    return stopping;
+  };
+  const onSignal = (sig: NodeJS.Signals): void => void stop(`received ${sig}`);
+  // Last resort if the process dies through an uncaught exception: never leave a stale socket.
+  const onExit = (): void => uapi.closeSync();
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('exit', onExit);
+  iface.onClose((reason) => void stop(reason));
+  uapi.onRemoved(() => void stop('UAPI socket removed'));
+  // A read error tells us about deletion only when the queue is read; this catches an idle interface.
+  const linkCheck = setInterval(() => {
+    if (!iface.tun.exists()) void stop(`interface ${iface.name} was deleted`);
+  }, 1000);
+  linkCheck.unref();
+
+  log('info', `interface ${iface.name} up, UAPI at ${uapi.path}`);
+  return { iface, uapi, stopped, stop };
+}

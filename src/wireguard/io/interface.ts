@@ -1,0 +1,230 @@
+// One WireGuard interface: the sans-IO Device wired to a TUN device and a UDP bind.
+//
+//   TUN --packets--> device.sendPacket()      device.out.sendUdp() --> UDP
+//   UDP --datagram-> device.receiveDatagram() device.out.writeTun() --> TUN (batched per loop turn)
+//
+// Time: the Device never sets timers; it tells us its next deadline and we keep exactly one Node
+// timer armed for it. After each burst of I/O (once per event-loop turn, not per packet) we ask again
+// and re-arm only when the deadline moved earlier; a timer that fires early just calls tick(), which
+// does nothing that is not due, and re-arms.
+import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import { Device, type Endpoint, type PeerStatus } from '../device.js';
+import { TunDevice, type TunOptions } from '../../tun/tun-device.js';
+import { UdpBind } from './udp-bind.js';
+import { keysEqual, type UapiDeviceState, type UapiPeerChange, type UapiTarget } from '../uapi/protocol.js';
+
+export type LogFn = (level: 'error' | 'info' | 'verbose', msg: string) => void;
+
+export interface InterfaceOptions {
+  /** Interface name (IFNAMSIZ: at most 15 bytes). */
+  name: string;
+  tun?: TunOptions;
+  /** Initial listen port; 0 picks one. */
+  listenPort?: number;
+  log?: LogFn;
+}
+
+export interface InterfaceStats {
+  device: Device['stats'];
+  tun: TunDevice['stats'];
+  udp: UdpBind['stats'];
+  timerWakeups: number;
+}
+
+export class WgInterface {
+  readonly device: Device;
+  readonly tun: TunDevice;
+  readonly bind: UdpBind;
+  private readonly log: LogFn;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private rescheduleQueued = false;
+  private closed = false;
+  private timerWakeups = 0;
+  private closeHandlers: ((reason: string) => void)[] = [];
+  /** The clock handed to the Device; nextDeadline() is in the same unit (milliseconds). */
+  private readonly now = (): number => performance.now();
+
+  private constructor(tun: TunDevice, log: LogFn) {
+    this.tun = tun;
+    this.log = log;
+    this.bind = new UdpBind((data, from) => this.onDatagram(data, from));
+    this.bind.warn = (m) => log('error', m);
+    this.device = new Device({
+      out: {
+        sendUdp: (data, to) => this.bind.send(data, to),
+        writeTun: (packet) => this.tun.write(packet),
+      },
+      now: this.now,
+      wallNow: () => Date.now(),
+      random: (n) => randomBytes(n),
+    });
+  }
+
+  static async create(opts: InterfaceOptions): Promise<WgInterface> {
+    const log = opts.log ?? (() => {});
+    const tun = TunDevice.open(opts.name, opts.tun);
+    const iface = new WgInterface(tun, log);
+    try {
+      await iface.setListenPort(opts.listenPort ?? 0);
+    } catch (e) {
+      tun.close();
+      throw e;
+    }
+    tun.onPackets((packets) => iface.onTunPackets(packets));
+    tun.onClose((reason) => {
+      log('info', `interface ${tun.name} is gone (${reason})`);
+      iface.close(reason);
+    });
+    iface.device.up();
+    iface.reschedule();
+    return iface;
+  }
+
+  get name(): string {
+    return this.tun.name;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Called once when the interface stops (deleted interface, or close()). */
+  onClose(cb: (reason: string) => void): void {
+    this.closeHandlers.push(cb);
+  }
+
+  get stats(): InterfaceStats {
+    return { device: this.device.stats, tun: this.tun.stats, udp: this.bind.stats, timerWakeups: this.timerWakeups };
+  }
+
+  // ---- hot path -------------------------------------------------------------------------------
+
+  private onTunPackets(packets: Uint8Array[]): void {
+    const d = this.device;
+    for (let i = 0; i < packets.length; i++) d.sendPacket(packets[i]!);
+    this.afterIo();
+  }
+
+  private onDatagram(data: Uint8Array, from: Endpoint): void {
+    this.device.receiveDatagram(data, from);
+    this.afterIo();
+  }
+
+  private afterIo(): void {
+    if (this.rescheduleQueued) return;
+    this.rescheduleQueued = true;
+    setImmediate(this.rescheduleBound);
+  }
+
+  // ---- timer --------------------------------------------------------------------------------------
+
+  private readonly rescheduleBound = (): void => {
+    this.rescheduleQueued = false;
+    this.reschedule();
+  };
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    this.timerAt = Infinity;
+    this.timerWakeups++;
+    if (this.closed) return;
+    this.device.tick();
+    this.reschedule();
+  };
+
+  private reschedule(): void {
+    if (this.closed) return;
+    const due = this.device.nextDeadline();
+    if (due === null) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.timerAt = Infinity;
+      return;
+    }
+    if (this.timer && this.timerAt <= due) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = due;
+    // +1: Node timers have millisecond resolution and may fire a fraction early; waking a hair late
+    // is harmless, waking early costs a spurious round trip.
+    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(due - this.now()) + 1));
+  }
+
+  // ---- configuration ----------------------------------------------------------------------------
+
+  async setListenPort(port: number): Promise<void> {
+    await this.bind.bind(port);
+    this.device.listenPort = this.bind.listenPort;
+    this.log('verbose', `listening on UDP port ${this.bind.listenPort}`);
+  }
+
+  setFwmark(mark: number): void {
+    this.bind.setFwmark(mark);
+    this.device.fwmark = mark;
+  }
+
+  private peer(pk: Uint8Array): PeerStatus | undefined {
+    return this.device.peerStatus().find((p) => keysEqual(p.publicKey, pk));
+  }
+
+  /** The UAPI view of this interface (see src/wireguard/uapi/protocol.ts). */
+  uapiTarget(): UapiTarget {
+    const d = this.device;
+    const afterChange = (): void => this.reschedule();
+    return {
+      publicKey: () => d.publicKey,
+      setPrivateKey: (key) => {
+        d.setPrivateKey(key);
+        afterChange();
+      },
+      setListenPort: (port) => this.setListenPort(port),
+      setFwmark: (mark) => this.setFwmark(mark),
+      removeAllPeers: () => d.removeAllPeers(),
+      hasPeer: (pk) => this.peer(pk) !== undefined,
+      createPeer: (pk) => d.upsertPeer({ publicKey: pk }),
+      removePeer: (pk) => d.removePeer(pk),
+      updatePeer: (pk, change: UapiPeerChange) => {
+        // Restate the peer's whole configuration so the result does not depend on how upsertPeer
+        // treats omitted fields.
+        const cur = this.peer(pk);
+        d.upsertPeer({
+          publicKey: pk,
+          presharedKey: 'presharedKey' in change ? change.presharedKey : (cur?.presharedKey ?? null),
+          endpoint: change.endpoint ?? cur?.endpoint ?? null,
+          persistentKeepalive: change.persistentKeepalive ?? cur?.persistentKeepalive ?? 0,
+          allowedIps: cur?.allowedIps ?? [],
+        });
+      },
+      clearAllowedIps: (pk) => d.setAllowedIps(pk, []),
+      addAllowedIp: (pk, cidr) => d.addAllowedIp(pk, cidr),
+      persistentKeepaliveOf: (pk) => this.peer(pk)?.persistentKeepalive ?? 0,
+      peerConfigured: () => afterChange(),
+    };
+  }
+
+  uapiState(): UapiDeviceState {
+    return {
+      privateKey: this.device.privateKey,
+      listenPort: this.bind.listenPort,
+      fwmark: this.bind.fwmark,
+      peers: this.device.peerStatus(),
+    };
+  }
+
+  /** Stops the device, closes the sockets and the TUN fd (the kernel then removes the interface). */
+  close(reason = 'closed'): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    try {
+      this.device.down();
+    } catch (e) {
+      this.log('error', `device.down(): ${(e as Error).message}`);
+    }
+    this.bind.close();
+    this.tun.close();
+    for (const cb of this.closeHandlers) cb(reason);
+  }
+}
