@@ -8,6 +8,14 @@
 //   unwatch(handle)                                     stops and frees the poll handle
 //   setMark(fd, mark)                 -> 0 | -errno     SO_MARK on a socket (WireGuard fwmark)
 //   close(fd)
+//   udpOpen(family, port)             -> fd             non-blocking UDP socket, IPV6_V6ONLY for 6
+//   udpLocalPort(fd)                  -> port
+//   udpRecvBatch(fd, buf, slot, lengths, addrs) -> count | -errno   recvmmsg(2)
+//   udpSendBatch(fd, buf, lengths, addrs, count) -> count | -errno  sendmmsg(2)
+//
+// UDP addresses cross the boundary as 20-byte records, not raw sockaddrs, so JS never depends on
+// struct layout or byte order: [0] = 4 or 6, [1] = 0, [2..4) = port (big endian), [4..20) = address
+// (IPv4 in the first 4 bytes). IPv6 scope ids are not carried (link-local endpoints need dgram).
 //
 // Why this shape: a TUN file descriptor yields one IP packet per read(2) (Documentation/networking/
 // tuntap.rst). Calling into C once per packet from JS costs more than the read itself, so readiness
@@ -29,6 +37,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -244,7 +253,7 @@ static void on_readable(uv_poll_t *p, int status, int events) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, recv, arg;
   if (napi_get_reference_value(env, w->callback, &cb) == napi_ok && cb != NULL) {
-    napi_get_undefined(env, &recv);
+    napi_get_global(env, &recv);
     napi_create_int32(env, status, &arg);
     // napi_make_callback (not napi_call_function): we are entering JS from the event loop, so the
     // microtask queue and process.nextTick queue must be drained afterwards, as for any I/O callback.
@@ -290,10 +299,11 @@ static napi_value tun_watch(napi_env env, napi_callback_info info) {
     return throw_errno(env, "uv_poll_init", -r);
   }
   w->poll.data = w;
-  napi_value name;
+  napi_value name, resource;
   napi_create_string_utf8(env, "FerryTunRead", NAPI_AUTO_LENGTH, &name);
+  napi_create_object(env, &resource);
   if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok ||
-      napi_async_init(env, NULL, name, &w->ctx) != napi_ok) {
+      napi_async_init(env, resource, name, &w->ctx) != napi_ok) {
     uv_close((uv_handle_t *)&w->poll, on_poll_closed);
     napi_throw_error(env, NULL, "watch: napi setup failed");
     return NULL;
@@ -352,6 +362,216 @@ static napi_value tun_close(napi_env env, napi_callback_info info) {
   return int_value(env, 0);
 }
 
+
+// ---- UDP -------------------------------------------------------------------------------------
+// node:dgram delivers one datagram per JS callback and takes a request object, an address lookup and
+// a tick per send. A WireGuard data path moves tens of thousands of datagrams per second, so the hot
+// path uses recvmmsg/sendmmsg on sockets of our own: one crossing into C per batch, both ways.
+
+#define ADDR_REC 20
+#define UDP_BATCH_MAX 256
+
+static void rec_from_sockaddr(uint8_t *rec, const struct sockaddr_storage *ss) {
+  memset(rec, 0, ADDR_REC);
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    rec[0] = 4;
+    memcpy(rec + 2, &in->sin_port, 2);
+    memcpy(rec + 4, &in->sin_addr, 4);
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    rec[0] = 6;
+    memcpy(rec + 2, &in6->sin6_port, 2);
+    memcpy(rec + 4, &in6->sin6_addr, 16);
+  }
+}
+
+static socklen_t sockaddr_from_rec(struct sockaddr_storage *ss, const uint8_t *rec) {
+  memset(ss, 0, sizeof *ss);
+  if (rec[0] == 4) {
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    in->sin_family = AF_INET;
+    memcpy(&in->sin_port, rec + 2, 2);
+    memcpy(&in->sin_addr, rec + 4, 4);
+    return sizeof *in;
+  }
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+  in6->sin6_family = AF_INET6;
+  memcpy(&in6->sin6_port, rec + 2, 2);
+  memcpy(&in6->sin6_addr, rec + 4, 16);
+  return sizeof *in6;
+}
+
+// udpOpen(family: 4|6, port: number): number (fd). Throws with .errno = -EADDRINUSE etc.
+static napi_value udp_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t family, port;
+  if (argc < 2 || !get_int(env, argv[0], &family) || !get_int(env, argv[1], &port) || (family != 4 && family != 6) ||
+      port < 0 || port > 65535) {
+    napi_throw_type_error(env, NULL, "udpOpen(family: 4|6, port)");
+    return NULL;
+  }
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  int one = 1;
+  if (family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "IPV6_V6ONLY", err);
+  }
+  // Large buffers absorb bursts while JS is busy with a batch; the FORCE variants (CAP_NET_ADMIN)
+  // go past net.core.[rw]mem_max, as wireguard-go does. Best effort either way.
+  int size = 7 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  struct sockaddr_storage ss;
+  uint8_t rec[ADDR_REC] = {0};
+  rec[0] = (uint8_t)family;
+  rec[2] = (uint8_t)(port >> 8);
+  rec[3] = (uint8_t)port;
+  socklen_t len = sockaddr_from_rec(&ss, rec);  // wildcard address: all zeros
+  if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind", err);
+  }
+  return int_value(env, fd);
+}
+
+static napi_value udp_local_port(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || !get_int(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "udpLocalPort(fd)");
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return throw_errno(env, "getsockname", errno);
+  uint8_t rec[ADDR_REC];
+  rec_from_sockaddr(rec, &ss);
+  return int_value(env, (rec[2] << 8) | rec[3]);
+}
+
+// udpRecvBatch(fd, buf, slot, lengths: Int32Array, addrs: Uint8Array): count | -errno
+// Datagram i lands at buf[i*slot], its length in lengths[i] and its source in addrs[i*20].
+// A datagram longer than `slot` is truncated by the kernel (MSG_TRUNC set): its length is reported
+// as -1 so that JS drops it instead of parsing a prefix.
+static napi_value udp_recv_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, slot;
+  uint8_t *buf, *addrs;
+  size_t blen, nlen, alen;
+  int32_t *lengths;
+  if (argc < 5 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &blen) || !get_int(env, argv[2], &slot) ||
+      slot <= 0 || !get_int32_array(env, argv[3], &lengths, &nlen) || !get_bytes(env, argv[4], &addrs, &alen)) {
+    napi_throw_type_error(env, NULL, "udpRecvBatch(fd, buf, slot, lengths, addrs)");
+    return NULL;
+  }
+  size_t n = blen / (size_t)slot;
+  if (n > nlen) n = nlen;
+  if (n > alen / ADDR_REC) n = alen / ADDR_REC;
+  if (n > UDP_BATCH_MAX) n = UDP_BATCH_MAX;
+  if (n == 0) return int_value(env, 0);
+  struct mmsghdr msgs[UDP_BATCH_MAX];
+  struct iovec iov[UDP_BATCH_MAX];
+  struct sockaddr_storage from[UDP_BATCH_MAX];
+  for (size_t i = 0; i < n; i++) {
+    iov[i].iov_base = buf + i * (size_t)slot;
+    iov[i].iov_len = (size_t)slot;
+    memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &from[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+  }
+  int r;
+  do r = recvmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT, NULL);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return int_value(env, -errno);
+  for (int i = 0; i < r; i++) {
+    lengths[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)msgs[i].msg_len;
+    rec_from_sockaddr(addrs + (size_t)i * ADDR_REC, &from[i]);
+  }
+  return int_value(env, r);
+}
+
+// udpSendBatch(fd, buf, lengths: Int32Array, addrs: Uint8Array, count): sent | -errno
+// Datagrams lie back to back in buf; datagram i goes to the record at addrs[i*20].
+static napi_value udp_send_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, count;
+  uint8_t *buf, *addrs;
+  size_t blen, nlen, alen;
+  int32_t *lengths;
+  if (argc < 5 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &blen) ||
+      !get_int32_array(env, argv[2], &lengths, &nlen) || !get_bytes(env, argv[3], &addrs, &alen) ||
+      !get_int(env, argv[4], &count) || count < 0) {
+    napi_throw_type_error(env, NULL, "udpSendBatch(fd, buf, lengths, addrs, count)");
+    return NULL;
+  }
+  if ((size_t)count > nlen) count = (int32_t)nlen;
+  if ((size_t)count > alen / ADDR_REC) count = (int32_t)(alen / ADDR_REC);
+  // Validate the layout once, so the send loop below cannot read past the buffer.
+  size_t need = 0;
+  for (int32_t i = 0; i < count; i++) {
+    if (lengths[i] < 0 || need + (size_t)lengths[i] > blen) {
+      count = i;
+      break;
+    }
+    need += (size_t)lengths[i];
+  }
+  struct mmsghdr msgs[UDP_BATCH_MAX];
+  struct iovec iov[UDP_BATCH_MAX];
+  struct sockaddr_storage to[UDP_BATCH_MAX];
+  size_t off = 0;  // offset of datagram `next`
+  int32_t next = 0, sent = 0;
+  while (next < count) {
+    int n = 0;
+    size_t o = off;
+    for (; n < UDP_BATCH_MAX && next + n < count; n++) {
+      int32_t i = next + n;
+      iov[n].iov_base = buf + o;
+      iov[n].iov_len = (size_t)lengths[i];
+      memset(&msgs[n].msg_hdr, 0, sizeof msgs[n].msg_hdr);
+      msgs[n].msg_hdr.msg_iov = &iov[n];
+      msgs[n].msg_hdr.msg_iovlen = 1;
+      msgs[n].msg_hdr.msg_name = &to[n];
+      msgs[n].msg_hdr.msg_namelen = sockaddr_from_rec(&to[n], addrs + (size_t)i * ADDR_REC);
+      o += (size_t)lengths[i];
+    }
+    int r;
+    do r = sendmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) break;
+    if (r < 0) {
+      // Send buffer full: the rest is dropped, as a full queue drops, and WireGuard's timers and the
+      // inner transport recover. Any other error (ENETUNREACH, EPERM from a firewall, EINVAL for a
+      // destination of the wrong family) concerns this one datagram: skip it, keep the others.
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
+      off += (size_t)lengths[next];
+      next++;
+      continue;
+    }
+    // sendmmsg stops at the first failing datagram and reports the ones before it; the failing one
+    // is retried at the head of the next call, which then reports its error as above.
+    for (int k = 0; k < r; k++) off += (size_t)lengths[next + k];
+    next += r;
+    sent += r;
+  }
+  return int_value(env, sent);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"open", NULL, tun_open, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -362,6 +582,10 @@ static napi_value init(napi_env env, napi_value exports) {
     {"unwatch", NULL, tun_unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setMark", NULL, tun_set_mark, NULL, NULL, NULL, napi_enumerable, NULL},
     {"close", NULL, tun_close, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"udpLocalPort", NULL, udp_local_port, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"udpRecvBatch", NULL, udp_recv_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"udpSendBatch", NULL, udp_send_batch, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -60,7 +60,11 @@ export class Authenticator {
       throw new FerryError('E_AUTH_THROTTLED', 'too many failed logins from this address');
     }
     const rec = this.users.get(name);
-    const key = createHmac('sha256', this.cacheKey).update(name).update('\0').update(password).digest('base64');
+    const key = createHmac('sha256', this.cacheKey)
+      .update(name)
+      .update('\0')
+      .update(password)
+      .digest('base64');
     const hit = this.cache.get(key);
     const now = Date.now();
     if (hit && rec && hit.hash === rec.passwordHash && rec.enabled !== false && now - hit.at < CACHE_TTL_MS) {

@@ -8,7 +8,9 @@ const DEFAULT = { logN: 15, r: 8, p: 1 };
 
 function scryptAsync(password: string, salt: Buffer, opts: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    scrypt(password, salt, KEYLEN, { ...opts, maxmem: 256 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
+    scrypt(password, salt, KEYLEN, { ...opts, maxmem: 256 * 1024 * 1024 }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    ),
   );
 }
 
@@ -27,6 +29,10 @@ export async function verifyPassword(password: string, stored: string): Promise<
   if (!isPasswordHash(stored)) return false;
   const [, logN, r, p, saltB64, hashB64] = stored.split('$');
   const expected = Buffer.from(hashB64!, 'base64');
-  const key = await scryptAsync(password, Buffer.from(saltB64!, 'base64'), { N: 2 ** Number(logN), r: Number(r), p: Number(p) });
+  const key = await scryptAsync(password, Buffer.from(saltB64!, 'base64'), {
+    N: 2 ** Number(logN),
+    r: Number(r),
+    p: Number(p),
+  });
   return key.length === expected.length && timingSafeEqual(key, expected);
 }

@@ -1,21 +1,34 @@
 #!/usr/bin/env node
 // The `ferry` command line. One file per command group; this one wires them up and turns errors into
 // one clear line and a non-zero exit status.
+import cluster from 'node:cluster';
 import { Command } from 'commander';
+import { validateConfig } from '../config/load.js';
 import { FerryError } from '../core/errors.js';
-import { registerServe } from './serve.js';
+import { createLogger } from '../core/logger.js';
+import { runClusterWorker, WORKER_ENV } from '../server/cluster.js';
 import { registerPasswd } from './passwd.js';
+import { registerServe } from './serve.js';
 
-const program = new Command();
-program.name('ferry').description('Ferry: VPN (WireGuard-compatible) and proxy gateway').version('0.1.0');
-registerServe(program);
-registerPasswd(program);
+// A worker of `ferry serve --workers N` runs this same file; it takes its orders from the primary.
+if (cluster.isWorker && process.env[WORKER_ENV] === '1') {
+  runClusterWorker((config) => createLogger({ level: validateConfig(config).log.level }));
+} else {
+  main();
+}
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof FerryError) {
-    process.stderr.write(`ferry: ${err.message}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`ferry: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+function main(): void {
+  const program = new Command();
+  program.name('ferry').description('Ferry: VPN (WireGuard-compatible) and proxy gateway').version('0.1.0');
+  registerServe(program);
+  registerPasswd(program);
+
+  program.parseAsync(process.argv).catch((err: unknown) => {
+    if (err instanceof FerryError) {
+      process.stderr.write(`ferry: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`ferry: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -9,7 +9,10 @@ import { FerryError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import type { ConfigInput } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';
-import { Gateway } from '../server/gateway.js';
+import { Gateway, prepareDataDir, type ListenerInfo } from '../server/gateway.js';
+import { ClusterPrimary } from '../server/cluster.js';
+import { availableParallelism } from 'node:os';
+import type { Logger } from '../core/logger.js';
 import { defaultConfig, ensureDefaultUser, DEFAULT_LISTENERS } from '../server/default-config.js';
 
 interface ServeFlags {
@@ -25,6 +28,7 @@ interface ServeFlags {
   accessLog?: 'off' | 'audit';
   logLevel?: string;
   drainTimeout: string;
+  workers?: string;
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -40,17 +44,25 @@ export function registerServe(program: Command): void {
     .option('--socks <addr>', 'SOCKS4/4a/5 listener (repeatable)', collect, [])
     .option('--mixed <addr>', 'HTTP and SOCKS on one port (repeatable)', collect, [])
     .option('--user <name:password>', 'a user (repeatable); replaces the generated default user', collect, [])
-    .option('--allow-dest <cidr|domain>', 'allow a restricted destination (loopback, private, ...) (repeatable)', collect, [])
+    .option(
+      '--allow-dest <cidr|domain>',
+      'allow a restricted destination (loopback, private, ...) (repeatable)',
+      collect,
+      [],
+    )
     .option('--allow-open', 'allow listeners on non-loopback addresses without authentication')
     .option('--access-log <mode>', 'off (default, no per-connection records) or audit')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
+    .option('--workers <n|auto>', 'worker processes sharing the listeners (default: config workers, 1)')
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long live connections may finish', '10')
     .action(async (flags: ServeFlags) => {
       await serve(flags);
     });
 }
 
-function flagListeners(flags: ServeFlags): { name: string; type: 'http' | 'https' | 'socks' | 'mixed'; listen: string }[] {
+function flagListeners(
+  flags: ServeFlags,
+): { name: string; type: 'http' | 'https' | 'socks' | 'mixed'; listen: string }[] {
   const out: { name: string; type: 'http' | 'https' | 'socks' | 'mixed'; listen: string }[] = [];
   for (const type of ['http', 'https', 'socks', 'mixed'] as const) {
     flags[type].forEach((listen, n) => out.push({ name: n === 0 ? type : `${type}${n + 1}`, type, listen }));
@@ -61,7 +73,8 @@ function flagListeners(flags: ServeFlags): { name: string; type: 'http' | 'https
 function flagUsers(flags: ServeFlags): { name: string; password: string }[] {
   return flags.user.map((u) => {
     const i = u.indexOf(':');
-    if (i <= 0 || i === u.length - 1) throw new FerryError('E_CONFIG', `--user '${u.slice(0, Math.max(i, 0))}…': expected NAME:PASSWORD`);
+    if (i <= 0 || i === u.length - 1)
+      throw new FerryError('E_CONFIG', `--user '${u.slice(0, Math.max(i, 0))}…': expected NAME:PASSWORD`);
     return { name: u.slice(0, i), password: u.slice(i + 1) };
   });
 }
@@ -89,7 +102,8 @@ async function buildConfig(flags: ServeFlags): Promise<Built> {
     } catch (e) {
       throw new FerryError('E_CONFIG', `${flags.config}: not valid YAML: ${(e as Error).message}`);
     }
-    if (typeof raw !== 'object' || Array.isArray(raw)) throw new FerryError('E_CONFIG', `${flags.config}: expected a mapping at the top level`);
+    if (typeof raw !== 'object' || Array.isArray(raw))
+      throw new FerryError('E_CONFIG', `${flags.config}: expected a mapping at the top level`);
     raw.data_dir ??= dataDir;
     if (listeners.length) raw.inbounds = [...(raw.inbounds ?? []), ...listeners];
     if (users.length) raw.users = [...(raw.users ?? []), ...users];
@@ -103,36 +117,73 @@ async function buildConfig(flags: ServeFlags): Promise<Built> {
       if (listeners.length) raw.inbounds = listeners.map((l) => ({ ...l, auth: true }));
     }
   }
-  if (flags.allowDest.length) raw.router = { ...(raw.router ?? {}), allow_destinations: [...(raw.router?.allow_destinations ?? []), ...flags.allowDest] };
+  if (flags.allowDest.length)
+    raw.router = {
+      ...(raw.router ?? {}),
+      allow_destinations: [...(raw.router?.allow_destinations ?? []), ...flags.allowDest],
+    };
   if (flags.allowOpen) raw.inbounds = (raw.inbounds ?? []).map((i) => ({ ...i, allow_open: true }));
   if (flags.accessLog || flags.logLevel) {
-    raw.log = { ...(raw.log ?? {}), ...(flags.accessLog ? { access_log: flags.accessLog } : {}), ...(flags.logLevel ? { level: flags.logLevel as 'info' } : {}) };
+    raw.log = {
+      ...(raw.log ?? {}),
+      ...(flags.accessLog ? { access_log: flags.accessLog } : {}),
+      ...(flags.logLevel ? { level: flags.logLevel as 'info' } : {}),
+    };
   }
   // Validate here so errors name the file.
   validateConfig(raw, flags.config ?? 'flags');
   return { config: raw, ...(newPassword ? { newPassword } : {}) };
 }
 
+/** One gateway in this process, or a cluster of workers: the same three operations. */
+interface Runner {
+  listeners: ListenerInfo[];
+  reload(config: unknown): Promise<void>;
+  stop(drainMs: number): Promise<void>;
+}
+
+async function startRunner(config: unknown, workers: number, log: Logger): Promise<Runner> {
+  if (workers <= 1) {
+    const gw = await Gateway.start(config, { log });
+    return { listeners: gw.listenerInfo(), reload: (c) => gw.reload(c), stop: (ms) => gw.close(ms) };
+  }
+  prepareDataDir(config);
+  const primary = new ClusterPrimary(workers, config, log);
+  const listeners = await primary.start();
+  return { listeners, reload: (c) => primary.reload(c), stop: (ms) => primary.stop(ms) };
+}
+
 async function serve(flags: ServeFlags): Promise<void> {
   const built = await buildConfig(flags);
   const cfg = validateConfig(built.config, flags.config ?? 'flags');
   const log = createLogger({ level: cfg.log.level });
-  const gw = await Gateway.start(built.config, { log });
+  const workerFlag = flags.workers ?? cfg.workers;
+  const workers = workerFlag === 'auto' ? availableParallelism() : Number(workerFlag);
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new FerryError('E_CONFIG', `--workers: expected a positive number or "auto"`);
+  const runner = await startRunner(built.config, workers, log);
   const out = process.stdout;
-  out.write(`ferry: gateway running (data directory ${cfg.data_dir})\n`);
-  for (const l of gw.listenerInfo()) {
+  out.write(
+    `ferry: gateway running (data directory ${cfg.data_dir}${workers > 1 ? `, ${workers} workers` : ''})\n`,
+  );
+  for (const l of runner.listeners) {
     const hp = l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
     out.write(`  ${l.type.padEnd(6)} ${hp}  ${l.auth ? 'auth required' : 'NO AUTH'}  (${l.name})\n`);
-    if (l.fingerprint256) out.write(`         certificate ${l.certFile}\n         SHA-256 ${l.fingerprint256}\n`);
+    if (l.fingerprint256)
+      out.write(`         certificate ${l.certFile}\n         SHA-256 ${l.fingerprint256}\n`);
   }
   if (built.newPassword) {
+    const http = runner.listeners.find((l) => l.type === 'http');
     out.write(
       `\n  Generated user: ${built.newPassword.user}\n  Password:       ${built.newPassword.password}\n` +
         `  (shown once; only its hash is stored in ${cfg.data_dir}/default-user.json — delete that file to generate a new one)\n` +
-        `  Try: curl -x http://${built.newPassword.user}:${built.newPassword.password}@127.0.0.1:8080 http://example.com/\n\n`,
+        (http
+          ? `  Try: curl -x http://${built.newPassword.user}:${built.newPassword.password}@${http.host}:${http.port} http://example.com/\n`
+          : '') +
+        '\n',
     );
   }
-  log.info({ inbounds: gw.listenerInfo().length }, 'gateway started');
+  log.info({ inbounds: runner.listeners.length, workers }, 'gateway started');
 
   let reloading: Promise<void> | null = null;
   const reload = (why: string): void => {
@@ -140,7 +191,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     reloading = (async () => {
       try {
         const next = await buildConfig(flags);
-        await gw.reload(next.config);
+        await runner.reload(next.config);
         log.info({ why }, 'configuration reloaded');
       } catch (e) {
         log.error({ why, err: (e as Error).message }, 'reload failed; keeping the previous configuration');
@@ -168,13 +219,11 @@ async function serve(flags: ServeFlags): Promise<void> {
   const drainMs = Math.max(0, Number(flags.drainTimeout) * 1000);
   let stopping = false;
   const stop = (sig: string): void => {
-    if (stopping) {
-      process.exit(1); // second signal: stop now
-    }
+    if (stopping) process.exit(1); // second signal: stop now
     stopping = true;
     watcher?.close();
     log.info({ signal: sig, drainMs }, 'draining');
-    void gw.close(drainMs).then(() => {
+    void runner.stop(drainMs).then(() => {
       log.info('stopped');
       process.exit(0);
     });

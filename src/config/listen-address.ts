@@ -13,7 +13,8 @@ export function parseListen(text: string): ListenAddress {
   const host = m[1] ?? (m[2] || '127.0.0.1');
   const port = Number(m[3]);
   if (port > 65535) throw new Error(`'${text}': port must be 0-65535`);
-  if (m[1] !== undefined && isIP(host) !== 6) throw new Error(`'${text}': bracketed host must be an IPv6 address`);
+  if (m[1] !== undefined && isIP(host) !== 6)
+    throw new Error(`'${text}': bracketed host must be an IPv6 address`);
   return { host, port };
 }
 

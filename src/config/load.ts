@@ -28,7 +28,8 @@ export function validateConfig(raw: unknown, where = 'config'): Config {
   }
   const ob = new Set<string>();
   for (const o of cfg.outbounds) {
-    if (ob.has(o.name) || o.name === 'reject') throw new FerryError('E_CONFIG', `${where}: outbounds: duplicate or reserved name '${o.name}'`);
+    if (ob.has(o.name) || o.name === 'reject')
+      throw new FerryError('E_CONFIG', `${where}: outbounds: duplicate or reserved name '${o.name}'`);
     ob.add(o.name);
   }
   const users = new Set<string>();

@@ -6,6 +6,7 @@ import { parseDomainPattern } from '../net/domain-match.js';
 import { parsePortRange } from '../router/port-range.js';
 import { parseDurationMs } from './duration.js';
 import { parseListen } from './listen-address.js';
+import { METHOD_NAMES } from '../crypto/ss/methods.js';
 
 const name = z
   .string()
@@ -40,15 +41,27 @@ const cidrOrDomain = z.string().superRefine((s, ctx) => {
   try {
     parseDomainPattern(s);
   } catch (e) {
-    ctx.addIssue({ code: 'custom', message: `'${s}' is neither a CIDR nor a domain pattern: ${(e as Error).message}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `'${s}' is neither a CIDR nor a domain pattern: ${(e as Error).message}`,
+    });
   }
 });
 
 export const userSchema = z
   .object({
-    name: z.string().min(1).max(128).regex(/^[^:\s]+$/, 'no ":" or whitespace (it separates name and password)'),
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[^:\s]+$/, 'no ":" or whitespace (it separates name and password)'),
     password: z.string().min(1).optional(),
-    password_hash: z.string().regex(/^scrypt\$/, 'a hash from `ferry passwd-hash`').optional(),
+    password_hash: z
+      .string()
+      .regex(/^scrypt\$/, 'a hash from `ferry passwd-hash`')
+      .optional(),
+    /** Shadowsocks key of this user: a password (AEAD methods) or a base64 PSK (2022 methods). */
+    ss_password: z.string().min(1).optional(),
     enabled: z.boolean().default(true),
   })
   .strict()
@@ -59,22 +72,32 @@ export const userSchema = z
 export const inboundSchema = z
   .object({
     name,
-    type: z.enum(['http', 'https', 'socks', 'mixed']),
+    type: z.enum(['http', 'https', 'socks', 'mixed', 'shadowsocks']),
     listen: checked(parseListen),
     /** Require credentials. Default: true when users exist. */
     auth: z.boolean().optional(),
     /** Allow a listener on a non-loopback address without authentication. */
     allow_open: z.boolean().default(false),
-    tls: z
-      .object({ cert: z.string(), key: z.string() })
-      .strict()
-      .optional(),
+    tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
     http: z
       .object({ via: z.boolean().default(false), x_forwarded_for: z.boolean().default(false) })
       .strict()
       .default({ via: false, x_forwarded_for: false }),
+    /** type shadowsocks: method and server password/PSK (users add their own with ss_password). */
+    shadowsocks: z
+      .object({
+        method: z.enum(METHOD_NAMES as [string, ...string[]]),
+        password: z.string().min(1).optional(),
+        udp: z.boolean().default(true),
+      })
+      .strict()
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((i) => (i.type === 'shadowsocks') === (i.shadowsocks !== undefined), {
+    message:
+      'a shadowsocks inbound needs a `shadowsocks: { method, password }` block (and only it may have one)',
+  });
 
 export const outboundSchema = z.discriminatedUnion('type', [
   z
@@ -86,6 +109,17 @@ export const outboundSchema = z.discriminatedUnion('type', [
     })
     .strict(),
   z.object({ name, type: z.literal('reject'), reason: z.string().optional() }).strict(),
+  z
+    .object({
+      name,
+      type: z.literal('shadowsocks'),
+      /** host:port of the Shadowsocks server. */
+      server: z.string(),
+      method: z.enum(METHOD_NAMES as [string, ...string[]]),
+      /** AEAD: password; 2022: base64 PSK, or iPSK:uPSK for a multi-user server. */
+      password: z.string().min(1),
+    })
+    .strict(),
 ]);
 
 export const ruleSchema = z
@@ -105,6 +139,8 @@ export const ruleSchema = z
 export const configSchema = z
   .object({
     data_dir: z.string().optional(),
+    /** Worker processes sharing the listeners (node:cluster); "auto" = one per CPU. */
+    workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -133,13 +169,23 @@ export const configSchema = z
       .default({ handshake: 10_000, connect: 10_000, idle: 300_000 }),
     limits: z
       .object({
-        max_header_bytes: z.number().int().min(1024).max(1 << 20).default(65536),
+        max_header_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1 << 20)
+          .default(65536),
         max_connections: z.number().int().min(1).default(20_000),
         max_connections_per_user: z.number().int().min(1).default(2_000),
         auth_failures_per_minute: z.number().int().min(1).default(10),
       })
       .strict()
-      .default({ max_header_bytes: 65536, max_connections: 20_000, max_connections_per_user: 2_000, auth_failures_per_minute: 10 }),
+      .default({
+        max_header_bytes: 65536,
+        max_connections: 20_000,
+        max_connections_per_user: 2_000,
+        auth_failures_per_minute: 10,
+      }),
   })
   .strict();
 

@@ -35,7 +35,11 @@ interface CodeInfo {
 const INFO: Record<ErrorCode, CodeInfo> = {
   E_AUTH_REQUIRED: { http: 407, socks5: 0x02, hint: 'the client must send credentials' },
   E_AUTH: { http: 407, socks5: 0x02, hint: 'wrong user name or password' },
-  E_AUTH_THROTTLED: { http: 429, socks5: 0x02, hint: 'too many failed logins from this address; wait and retry' },
+  E_AUTH_THROTTLED: {
+    http: 429,
+    socks5: 0x02,
+    hint: 'too many failed logins from this address; wait and retry',
+  },
   E_POLICY_DENIED: { http: 403, socks5: 0x02, hint: 'a routing rule rejects this destination' },
   E_DEST_FORBIDDEN: {
     http: 403,
@@ -49,7 +53,11 @@ const INFO: Record<ErrorCode, CodeInfo> = {
   E_DNS: { http: 502, socks5: 0x04, hint: 'the destination host name does not resolve' },
   E_UPSTREAM_REFUSED: { http: 502, socks5: 0x05, hint: 'the destination refused the connection' },
   E_UPSTREAM_UNREACHABLE: { http: 502, socks5: 0x03, hint: 'no route to the destination' },
-  E_UPSTREAM_TIMEOUT: { http: 504, socks5: 0x04, hint: 'the destination did not answer within timeouts.connect' },
+  E_UPSTREAM_TIMEOUT: {
+    http: 504,
+    socks5: 0x04,
+    hint: 'the destination did not answer within timeouts.connect',
+  },
   E_UPSTREAM_RESET: { http: 502, socks5: 0x01, hint: 'the destination closed the connection' },
   E_TIMEOUT: { http: 408, socks5: 0x06, hint: 'the client was too slow (timeouts.handshake)' },
   E_LIMIT: { http: 503, socks5: 0x01, hint: 'a connection limit is reached (limits.*)' },

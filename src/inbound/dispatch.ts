@@ -15,11 +15,16 @@ export interface OpenedTcp {
   done(result?: Partial<RelayResult>): void;
 }
 
-export async function openTcp(ctx: InboundContext, session: Session, signal?: AbortSignal): Promise<OpenedTcp> {
+export async function openTcp(
+  ctx: InboundContext,
+  session: Session,
+  signal?: AbortSignal,
+): Promise<OpenedTcp> {
   let release: (() => void) | null = null;
   try {
     const decision = ctx.router().decide(session);
-    if (session.user !== null) release = ctx.tracker.acquireUser(session.user, ctx.limits().maxConnectionsPerUser);
+    if (session.user !== null)
+      release = ctx.tracker.acquireUser(session.user, ctx.limits().maxConnectionsPerUser);
     const socket = await decision.outbound.dial(session.dest, {
       guard: decision.guard,
       connectTimeoutMs: ctx.timeouts().connectMs,
@@ -89,7 +94,12 @@ export function logDenied(ctx: InboundContext, session: Session | null, err: Fer
 /** Logs a client connection closed for bad input (never with its bytes or credentials). */
 export function logBadClient(ctx: InboundContext, err: FerryError, source?: string): void {
   ctx.log.warn(
-    { inbound: ctx.name, code: err.code, reason: err.message, ...(ctx.accessLog() === 'audit' && source ? { src: source } : {}) },
+    {
+      inbound: ctx.name,
+      code: err.code,
+      reason: err.message,
+      ...(ctx.accessLog() === 'audit' && source ? { src: source } : {}),
+    },
     'client connection closed',
   );
 }

@@ -6,7 +6,11 @@ import { FerryError } from '../core/errors.js';
 import type { InboundContext, InboundHandler } from './context.js';
 import { logBadClient } from './dispatch.js';
 
-export function createMixedHandler(ctx: InboundContext, http: InboundHandler, socks: InboundHandler): InboundHandler {
+export function createMixedHandler(
+  ctx: InboundContext,
+  http: InboundHandler,
+  socks: InboundHandler,
+): InboundHandler {
   return {
     handle(socket: Socket, head?: Buffer): void {
       if (head && head.length > 0) return dispatch(socket, head);

@@ -15,7 +15,8 @@ export class ConnTracker {
   /** Registers an accepted client socket; throws E_LIMIT / E_SHUTTING_DOWN when it must be refused. */
   admit(s: Socket, maxTotal: number): void {
     if (this.draining) throw new FerryError('E_SHUTTING_DOWN', 'the gateway is shutting down');
-    if (this.sockets.size >= maxTotal) throw new FerryError('E_LIMIT', `connection limit (${maxTotal}) reached`);
+    if (this.sockets.size >= maxTotal)
+      throw new FerryError('E_LIMIT', `connection limit (${maxTotal}) reached`);
     this.sockets.add(s);
     s.once('close', () => {
       this.sockets.delete(s);

@@ -24,7 +24,12 @@ export function parseCidr(text: string): Cidr {
   const bytes = Uint8Array.from(parsed.toByteArray());
   const max = bytes.length * 8;
   const prefix = slash < 0 ? max : Number(text.slice(slash + 1));
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (slash >= 0 && !/^\d+$/.test(text.slice(slash + 1)))) {
+  if (
+    !Number.isInteger(prefix) ||
+    prefix < 0 ||
+    prefix > max ||
+    (slash >= 0 && !/^\d+$/.test(text.slice(slash + 1)))
+  ) {
     throw new Error(`'${text}' has an invalid prefix length (0..${max})`);
   }
   return { family: bytes.length === 4 ? 4 : 6, bytes: maskBytes(bytes, prefix), prefix, text };

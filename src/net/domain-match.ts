@@ -10,7 +10,8 @@ export function parseDomainPattern(text: string): DomainPattern {
   if (t === '*') return { kind: 'any', value: '' };
   if (t.startsWith('*.')) return { kind: 'sub', value: t.slice(2) };
   if (t.startsWith('.')) return { kind: 'suffix', value: t.slice(1) };
-  if (t.includes('*')) throw new Error(`'${text}': a wildcard is only allowed as the first label ("*.example.com")`);
+  if (t.includes('*'))
+    throw new Error(`'${text}': a wildcard is only allowed as the first label ("*.example.com")`);
   return { kind: 'exact', value: t };
 }
 
@@ -21,8 +22,15 @@ export function domainMatches(p: DomainPattern, host: string): boolean {
     case 'exact':
       return host === p.value;
     case 'suffix':
-      return host === p.value || (host.endsWith(p.value) && host.charCodeAt(host.length - p.value.length - 1) === 46);
+      return (
+        host === p.value ||
+        (host.endsWith(p.value) && host.charCodeAt(host.length - p.value.length - 1) === 46)
+      );
     case 'sub':
-      return host.length > p.value.length && host.endsWith(p.value) && host.charCodeAt(host.length - p.value.length - 1) === 46;
+      return (
+        host.length > p.value.length &&
+        host.endsWith(p.value) &&
+        host.charCodeAt(host.length - p.value.length - 1) === 46
+      );
   }
 }

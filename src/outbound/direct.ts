@@ -49,15 +49,33 @@ export class DirectOutbound implements Outbound {
         if (opts.signal?.aborted) break;
       }
     }
-    if (lastErr === undefined) throw new FerryError('E_UPSTREAM_TIMEOUT', `connect to ${formatHostPort(dest.host, dest.port)} timed out`);
+    if (lastErr === undefined)
+      throw new FerryError(
+        'E_UPSTREAM_TIMEOUT',
+        `connect to ${formatHostPort(dest.host, dest.port)} timed out`,
+      );
     throw fromDialError(lastErr, `connect to ${formatHostPort(dest.host, dest.port)}`);
   }
 
-  private connectOne(a: ResolvedAddress, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
+  private connectOne(
+    a: ResolvedAddress,
+    port: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Socket> {
     return new Promise((resolve, reject) => {
       const localAddress = a.family === 4 ? this.bind4 : this.bind6;
-      const s = connect({ host: a.address, port, family: a.family, ...(localAddress ? { localAddress } : {}), noDelay: true });
-      const timer = setTimeout(() => fail(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), timeoutMs);
+      const s = connect({
+        host: a.address,
+        port,
+        family: a.family,
+        ...(localAddress ? { localAddress } : {}),
+        noDelay: true,
+      });
+      const timer = setTimeout(
+        () => fail(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
+        timeoutMs,
+      );
       const onAbort = (): void => fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
       signal?.addEventListener('abort', onAbort, { once: true });
       function cleanup(): void {

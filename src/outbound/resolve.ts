@@ -32,7 +32,10 @@ export async function resolveAllowed(dest: Destination, guard: AddressGuard): Pr
     else firstWhy ??= why;
   }
   if (allowed.length === 0) {
-    throw new FerryError('E_DEST_FORBIDDEN', `destination refused: ${dest.host} resolves to ${firstWhy ?? 'nothing usable'}`);
+    throw new FerryError(
+      'E_DEST_FORBIDDEN',
+      `destination refused: ${dest.host} resolves to ${firstWhy ?? 'nothing usable'}`,
+    );
   }
   return allowed;
 }

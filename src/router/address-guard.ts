@@ -22,7 +22,8 @@ export class RestrictedAddressGuard implements AddressGuard {
     const b = parseIp(address);
     if (!b) return `'${address}' is not an IP address`;
     if (this.allowed.size > 0 && this.allowed.has(b)) return null;
-    if (restrictedRanges().has(b)) return `${address} is in a restricted range (loopback, link-local, private or reserved)`;
+    if (restrictedRanges().has(b))
+      return `${address} is in a restricted range (loopback, link-local, private or reserved)`;
     // Interface addresses change rarely; refresh at most every 10 s.
     const now = Date.now();
     if (now - this.ownAt > 10_000) {

@@ -51,7 +51,10 @@ export class Router {
   private resolve(action: string, where: string): void {
     if (action === 'reject') return;
     if (!this.outbounds.has(action)) {
-      throw new FerryError('E_CONFIG', `${where}: unknown outbound '${action}' (known: reject, ${[...this.outbounds.keys()].join(', ')})`);
+      throw new FerryError(
+        'E_CONFIG',
+        `${where}: unknown outbound '${action}' (known: reject, ${[...this.outbounds.keys()].join(', ')})`,
+      );
     }
   }
 
@@ -72,7 +75,10 @@ export class Router {
     if (action === 'reject') throw new FerryError('E_POLICY_DENIED', reason);
     const outbound = this.outbounds.get(action)!;
     let guard = this.guard;
-    if (allowPrivate || (s.dest.kind === 'domain' && this.allowedDomains.some((p) => domainMatches(p, s.dest.host)))) {
+    if (
+      allowPrivate ||
+      (s.dest.kind === 'domain' && this.allowedDomains.some((p) => domainMatches(p, s.dest.host)))
+    ) {
       guard = ALLOW_ALL;
     }
     return { outbound, rule: ruleName, guard };

@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import { hashPassword } from '../auth/password-hash.js';
 import type { ConfigInput } from '../config/schema.js';
 
-export const DEFAULT_LISTENERS: { name: string; type: 'http' | 'https' | 'socks' | 'mixed'; listen: string }[] = [
+export const DEFAULT_LISTENERS: {
+  name: string;
+  type: 'http' | 'https' | 'socks' | 'mixed';
+  listen: string;
+}[] = [
   { name: 'http', type: 'http', listen: '127.0.0.1:8080' },
   { name: 'https', type: 'https', listen: '127.0.0.1:8443' },
   { name: 'socks', type: 'socks', listen: '127.0.0.1:1080' },
@@ -31,7 +35,9 @@ export async function ensureDefaultUser(dataDir: string): Promise<DefaultUser> {
   // 18 random bytes → 24 base64url characters: ~144 bits, no characters that need URL escaping.
   const password = randomBytes(18).toString('base64url');
   const passwordHash = await hashPassword(password);
-  writeFileSync(file, JSON.stringify({ name: 'ferry', password_hash: passwordHash }, null, 2) + '\n', { mode: 0o600 });
+  writeFileSync(file, JSON.stringify({ name: 'ferry', password_hash: passwordHash }, null, 2) + '\n', {
+    mode: 0o600,
+  });
   return { name: 'ferry', passwordHash, newPassword: password };
 }
 

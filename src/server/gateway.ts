@@ -10,10 +10,22 @@ import { validateConfig } from '../config/load.js';
 import type { Config, InboundConfig } from '../config/schema.js';
 import { FerryError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import type { AccessLogMode, HttpOptions, InboundContext, InboundHandler, Limits, Timeouts } from '../inbound/context.js';
+import type {
+  AccessLogMode,
+  HttpOptions,
+  InboundContext,
+  InboundHandler,
+  Limits,
+  Timeouts,
+} from '../inbound/context.js';
 import { createHttpHandler } from '../inbound/http/index.js';
 import { createMixedHandler } from '../inbound/mixed.js';
 import { createSocksHandler } from '../inbound/socks/index.js';
+import {
+  createShadowsocksHandler,
+  type ShadowsocksHandler,
+  type SsUserEntry,
+} from '../inbound/shadowsocks/index.js';
 import { ConnTracker } from '../inbound/tracker.js';
 import type { Outbound } from '../outbound/outbound.js';
 import { Router } from '../router/router.js';
@@ -26,6 +38,8 @@ interface Shared {
   outbounds: Map<string, Outbound>;
   auth: Authenticator;
   userCount: number;
+  /** Users as configured, for inbounds with their own keys (Shadowsocks `ss_password`). */
+  ssUsers: readonly SsUserEntry[];
   timeouts: Timeouts;
   limits: Limits;
   accessLog: AccessLogMode;
@@ -71,7 +85,10 @@ export class Gateway {
 
   static async start(config: unknown, opts: GatewayOptions = {}): Promise<Gateway> {
     const cfg = validateConfig(config);
-    const gw = new Gateway(opts.log ?? silentLogger(), resolve(opts.dataDir ?? cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry'));
+    const gw = new Gateway(
+      opts.log ?? silentLogger(),
+      resolve(opts.dataDir ?? cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry'),
+    );
     gw.shared = await gw.buildShared(cfg);
     try {
       for (const i of cfg.inbounds) await gw.startListener(i);
@@ -105,17 +122,31 @@ export class Gateway {
     const users = await loadUsers(cfg);
     const outbounds = buildOutbounds(cfg);
     const router = new Router(
-      { rules: cfg.router.rules, default: cfg.router.default, allowDestinations: cfg.router.allow_destinations },
+      {
+        rules: cfg.router.rules,
+        default: cfg.router.default,
+        allowDestinations: cfg.router.allow_destinations,
+      },
       outbounds,
     );
-    const auth = this.shared?.auth ?? new Authenticator(new MapUserSource(users), { maxFailures: cfg.limits.auth_failures_per_minute, windowMs: 60_000 });
+    const auth =
+      this.shared?.auth ??
+      new Authenticator(new MapUserSource(users), {
+        maxFailures: cfg.limits.auth_failures_per_minute,
+        windowMs: 60_000,
+      });
     auth.setUsers(new MapUserSource(users));
     return {
       router,
       outbounds,
       auth,
       userCount: users.length,
-      timeouts: { handshakeMs: cfg.timeouts.handshake, connectMs: cfg.timeouts.connect, idleMs: cfg.timeouts.idle },
+      ssUsers: cfg.users,
+      timeouts: {
+        handshakeMs: cfg.timeouts.handshake,
+        connectMs: cfg.timeouts.connect,
+        idleMs: cfg.timeouts.idle,
+      },
       limits: {
         maxHeaderBytes: cfg.limits.max_header_bytes,
         maxConnections: cfg.limits.max_connections,
@@ -127,10 +158,15 @@ export class Gateway {
 
   /** Decides whether an inbound requires authentication, refusing an open proxy on a public address. */
   private authFor(i: InboundConfig, userCount: number): boolean {
+    // Shadowsocks clients authenticate with their key (the inbound's password or a user's ss_password).
+    if (i.type === 'shadowsocks') return false;
     const { host } = parseListen(i.listen);
     const required = i.auth ?? userCount > 0;
     if (required && userCount === 0) {
-      throw new FerryError('E_CONFIG', `inbound ${i.name}: auth is required but no users are configured (add users, or set auth: false)`);
+      throw new FerryError(
+        'E_CONFIG',
+        `inbound ${i.name}: auth is required but no users are configured (add users, or set auth: false)`,
+      );
     }
     if (!required && !isLoopbackHost(host) && !i.allow_open) {
       throw new FerryError(
@@ -165,6 +201,15 @@ export class Gateway {
         return createSocksHandler(ctx);
       case 'mixed':
         return createMixedHandler(ctx, createHttpHandler(ctx), createSocksHandler(ctx));
+      case 'shadowsocks': {
+        // Read through the listener so that a reload's new method/password/users apply to new sessions.
+        const current = (): InboundConfig => this.listeners.get(i.name)?.cfg ?? i;
+        return createShadowsocksHandler(
+          ctx,
+          { inbound: () => ({ name: i.name, ...current().shadowsocks! }), users: () => this.shared.ssUsers },
+          { udp: i.shadowsocks!.udp },
+        );
+      }
     }
   }
 
@@ -192,9 +237,7 @@ export class Gateway {
     let fingerprint256: string | undefined;
     let certFile: string | undefined;
     if (i.type === 'https') {
-      const hosts = ['localhost', '127.0.0.1', '::1'];
-      if (host !== '127.0.0.1' && host !== '0.0.0.0' && host !== '::') hosts.push(host);
-      const tls = loadTlsMaterial({ cert: i.tls?.cert, key: i.tls?.key, dataDir: this.dataDir, inbound: i.name, hosts });
+      const tls = tlsFor(i, this.dataDir);
       fingerprint256 = tls.fingerprint256;
       certFile = tls.certFile;
       const s = createTlsServer({
@@ -211,7 +254,9 @@ export class Gateway {
         tlsSock.on('error', noop);
         handler.handle(tlsSock as unknown as Socket);
       });
-      s.on('tlsClientError', (err) => this.log.debug({ inbound: i.name, err: err.message }, 'TLS handshake failed'));
+      s.on('tlsClientError', (err) =>
+        this.log.debug({ inbound: i.name, err: err.message }, 'TLS handshake failed'),
+      );
       server = s;
     } else {
       server = createServer({ noDelay: true }, (sock) => {
@@ -219,9 +264,15 @@ export class Gateway {
       });
     }
     server.on('error', (err) => this.log.error({ inbound: i.name, err: err.message }, 'listener error'));
+    (handler as Partial<ShadowsocksHandler>).attach?.(server as Server); // UDP relay on the same port
     await new Promise<void>((resolveListen, reject) => {
       const onErr = (err: NodeJS.ErrnoException): void =>
-        reject(new FerryError('E_CONFIG', `inbound ${i.name}: cannot listen on ${i.listen}: ${err.code ?? err.message}`));
+        reject(
+          new FerryError(
+            'E_CONFIG',
+            `inbound ${i.name}: cannot listen on ${i.listen}: ${err.code ?? err.message}`,
+          ),
+        );
       server.once('error', onErr);
       server.listen({ host, port, backlog: 4096 }, () => {
         server.removeListener('error', onErr);
@@ -256,7 +307,12 @@ export class Gateway {
     this.shared = next;
     for (const [name, l] of this.listeners) {
       const n = cfg.inbounds.find((i) => i.name === name);
-      if (!n || n.listen !== l.cfg.listen || n.type !== l.cfg.type || JSON.stringify(n.tls) !== JSON.stringify(l.cfg.tls)) {
+      if (
+        !n ||
+        n.listen !== l.cfg.listen ||
+        n.type !== l.cfg.type ||
+        JSON.stringify(n.tls) !== JSON.stringify(l.cfg.tls)
+      ) {
         l.server.close();
         this.listeners.delete(name);
         continue;
@@ -282,6 +338,24 @@ export class Gateway {
 }
 
 function noop(): void {}
+
+/** TLS material of an https inbound: its files, or the self-signed pair kept in the data directory. */
+function tlsFor(i: InboundConfig, dataDir: string): ReturnType<typeof loadTlsMaterial> {
+  const { host } = parseListen(i.listen);
+  const hosts = ['localhost', '127.0.0.1', '::1'];
+  if (host !== '127.0.0.1' && host !== '0.0.0.0' && host !== '::' && host !== '::1') hosts.push(host);
+  return loadTlsMaterial({ cert: i.tls?.cert, key: i.tls?.key, dataDir, inbound: i.name, hosts });
+}
+
+/**
+ * Creates generated material (self-signed certificates) once, before worker processes start, so
+ * that workers never race to create the same files.
+ */
+export function prepareDataDir(config: unknown, dataDir?: string): void {
+  const cfg = validateConfig(config);
+  const dir = resolve(dataDir ?? cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry');
+  for (const i of cfg.inbounds) if (i.type === 'https') tlsFor(i, dir);
+}
 
 export async function startGateway(config: unknown, opts: GatewayOptions = {}): Promise<Gateway> {
   return Gateway.start(config, opts);

@@ -14,14 +14,29 @@ export interface TlsMaterial {
   certFile: string;
 }
 
-export function loadTlsMaterial(opts: { cert?: string; key?: string; dataDir: string; inbound: string; hosts: string[] }): TlsMaterial {
+export function loadTlsMaterial(opts: {
+  cert?: string;
+  key?: string;
+  dataDir: string;
+  inbound: string;
+  hosts: string[];
+}): TlsMaterial {
   if (opts.cert && opts.key) {
     try {
       const cert = readFileSync(opts.cert, 'utf8');
       const key = readFileSync(opts.key, 'utf8');
-      return { cert, key, fingerprint256: new X509Certificate(cert).fingerprint256, generated: false, certFile: opts.cert };
+      return {
+        cert,
+        key,
+        fingerprint256: new X509Certificate(cert).fingerprint256,
+        generated: false,
+        certFile: opts.cert,
+      };
     } catch (e) {
-      throw new FerryError('E_CONFIG', `inbound ${opts.inbound}: cannot load TLS certificate/key: ${(e as Error).message}`);
+      throw new FerryError(
+        'E_CONFIG',
+        `inbound ${opts.inbound}: cannot load TLS certificate/key: ${(e as Error).message}`,
+      );
     }
   }
   const dir = join(opts.dataDir, 'tls');
@@ -29,7 +44,13 @@ export function loadTlsMaterial(opts: { cert?: string; key?: string; dataDir: st
   const keyFile = join(dir, `${opts.inbound}.key`);
   if (existsSync(certFile) && existsSync(keyFile)) {
     const cert = readFileSync(certFile, 'utf8');
-    return { cert, key: readFileSync(keyFile, 'utf8'), fingerprint256: new X509Certificate(cert).fingerprint256, generated: false, certFile };
+    return {
+      cert,
+      key: readFileSync(keyFile, 'utf8'),
+      fingerprint256: new X509Certificate(cert).fingerprint256,
+      generated: false,
+      certFile,
+    };
   }
   const ss = generateSelfSigned({ hosts: opts.hosts });
   mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -23,7 +23,12 @@ export interface SelfSigned {
   fingerprint256: string;
 }
 
-export function generateSelfSigned(opts: { commonName?: string; hosts: string[]; days?: number; now?: Date }): SelfSigned {
+export function generateSelfSigned(opts: {
+  commonName?: string;
+  hosts: string[];
+  days?: number;
+  now?: Date;
+}): SelfSigned {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const now = opts.now ?? new Date();
   const notBefore = new Date(now.getTime() - 60_000); // tolerate small clock skew

@@ -15,7 +15,14 @@ export interface NativeTun {
   unwatch(handle: unknown): void;
   setMark(fd: number, mark: number): number;
   close(fd: number): number;
+  udpOpen(family: 4 | 6, port: number): number;
+  udpLocalPort(fd: number): number;
+  udpRecvBatch(fd: number, buf: Uint8Array, slot: number, lengths: Int32Array, addrs: Uint8Array): number;
+  udpSendBatch(fd: number, buf: Uint8Array, lengths: Int32Array, addrs: Uint8Array, count: number): number;
 }
+
+/** Size of the address records exchanged with udpRecvBatch/udpSendBatch (see native/tun.c). */
+export const ADDR_REC = 20;
 
 let cached: NativeTun | undefined;
 
@@ -44,4 +51,15 @@ export function native(): NativeTun {
 }
 
 /** Linux errno values the I/O layer reacts to (asm-generic/errno.h). */
-export const ERRNO = { EIO: 5, EBADF: 9, EAGAIN: 11, ENODEV: 19, EINVAL: 22, EBADFD: 77, EPROTO: 71, EADDRINUSE: 98 } as const;
+export const ERRNO = {
+  EIO: 5,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENODEV: 19,
+  EINVAL: 22,
+  EPROTO: 71,
+  EBADFD: 77,
+  EAFNOSUPPORT: 97,
+  EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
+} as const;

@@ -73,7 +73,12 @@ function compact<T>(node: Node<T>): Node<T> | null {
   return a ?? b;
 }
 
-function removeAt<T>(node: Node<T> | null, key: Uint8Array, bits: number, only: T | undefined): Node<T> | null {
+function removeAt<T>(
+  node: Node<T> | null,
+  key: Uint8Array,
+  bits: number,
+  only: T | undefined,
+): Node<T> | null {
   if (node === null || node.bits > bits) return node;
   if (commonBits(node.key, key, node.bits) < node.bits) return node;
   if (node.bits === bits) {
@@ -169,7 +174,12 @@ export class AllowedIps<T> {
 }
 
 function checkPrefix(addr: Uint8Array, bits: number): void {
-  if ((addr.length !== 4 && addr.length !== 16) || !Number.isInteger(bits) || bits < 0 || bits > addr.length * 8) {
+  if (
+    (addr.length !== 4 && addr.length !== 16) ||
+    !Number.isInteger(bits) ||
+    bits < 0 ||
+    bits > addr.length * 8
+  ) {
     throw new RangeError(`invalid prefix: ${addr.length}-byte address with ${bits} bits`);
   }
 }

@@ -9,17 +9,19 @@
 // message can use the reply, and an off-path attacker cannot forge one).
 
 import {
+  AEAD_TAG_SIZE,
   COOKIE_LIFETIME,
   COOKIE_NONCE_SIZE,
   COOKIE_REPLY_SIZE,
   COOKIE_SECRET_LIFETIME,
   COOKIE_SIZE,
+  LABEL_COOKIE,
+  LABEL_MAC1,
   MAC_SIZE,
   MESSAGE_COOKIE_REPLY,
 } from './constants.js';
 import { equalBytes, hash, mac, wipe, xaeadOpen, xaeadSeal } from './crypto.js';
 import { CookieReply, readU32, writeHeader, writeU32 } from './messages.js';
-import { LABEL_COOKIE, LABEL_MAC1 } from './constants.js';
 
 const encoder = new TextEncoder();
 const LABEL_MAC1_BYTES = encoder.encode(LABEL_MAC1);
@@ -64,7 +66,13 @@ export class CookieChecker {
   }
 
   /** Builds the 64-byte cookie reply to `msg` (whose sender index is `senderIndex`) from `source`. */
-  createReply(msg: Uint8Array, mac1Offset: number, senderIndex: number, source: Uint8Array, now: number): Uint8Array {
+  createReply(
+    msg: Uint8Array,
+    mac1Offset: number,
+    senderIndex: number,
+    source: Uint8Array,
+    now: number,
+  ): Uint8Array {
     if (this.secret === null || now - this.secretSetAt >= COOKIE_SECRET_LIFETIME) {
       wipe(this.secret);
       this.secret = Uint8Array.from(this.random(32));
@@ -72,7 +80,12 @@ export class CookieChecker {
     }
     const cookie = mac(this.secret, source);
     const nonce = Uint8Array.from(this.random(COOKIE_NONCE_SIZE));
-    const sealed = xaeadSeal(this.encryptionKey, nonce, cookie, msg.subarray(mac1Offset, mac1Offset + MAC_SIZE));
+    const sealed = xaeadSeal(
+      this.encryptionKey,
+      nonce,
+      cookie,
+      msg.subarray(mac1Offset, mac1Offset + MAC_SIZE),
+    );
     const reply = new Uint8Array(COOKIE_REPLY_SIZE);
     writeHeader(reply, MESSAGE_COOKIE_REPLY);
     writeU32(reply, CookieReply.receiver, senderIndex);
@@ -113,7 +126,7 @@ export class CookieGenerator {
   consumeReply(reply: Uint8Array, now: number): boolean {
     if (this.lastMac1 === null) return false;
     const nonce = reply.subarray(CookieReply.nonce, CookieReply.nonce + COOKIE_NONCE_SIZE);
-    const sealed = reply.subarray(CookieReply.cookie, CookieReply.cookie + COOKIE_SIZE + 16);
+    const sealed = reply.subarray(CookieReply.cookie, CookieReply.cookie + COOKIE_SIZE + AEAD_TAG_SIZE);
     const cookie = xaeadOpen(this.decryptionKey, nonce, sealed, this.lastMac1);
     if (cookie === null) return false;
     wipe(this.cookie);

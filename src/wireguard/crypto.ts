@@ -51,7 +51,8 @@ interface Sodium {
 
 const sodium = createRequire(import.meta.url)('sodium-native') as Sodium;
 
-const EMPTY = new Uint8Array(0);
+/** The empty string ε of §5.4 (transport-key derivation, the response's empty payload). */
+export const EMPTY = new Uint8Array(0);
 
 // ---------------------------------------------------------------------------------------------
 // X25519
@@ -218,13 +219,23 @@ export function aeadOpen(key: Uint8Array, ciphertext: Uint8Array, aad: Uint8Arra
 }
 
 /** XAEAD(key, nonce24, plaintext, aad): XChaCha20-Poly1305 (§5.4.7, cookie replies). */
-export function xaeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+export function xaeadSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array {
   const out = new Uint8Array(plaintext.length + AEAD_TAG_SIZE);
   sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, aad, null, nonce, key);
   return out;
 }
 
-export function xaeadOpen(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Uint8Array | null {
+export function xaeadOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array | null {
   if (ciphertext.length < AEAD_TAG_SIZE) return null;
   const out = new Uint8Array(ciphertext.length - AEAD_TAG_SIZE);
   try {
@@ -256,5 +267,3 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 export function wipe(b: Uint8Array | null | undefined): void {
   if (b && b.length > 0) sodium.sodium_memzero(b);
 }
-
-export { EMPTY };

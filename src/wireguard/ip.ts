@@ -28,7 +28,8 @@ export function parseCidr(text: string): Prefix {
   let bits = max;
   if (slash >= 0) {
     const b = s.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(b) || Number(b) > max) throw new Error(`invalid CIDR prefix length: ${JSON.stringify(text)}`);
+    if (!/^\d{1,3}$/.test(b) || Number(b) > max)
+      throw new Error(`invalid CIDR prefix length: ${JSON.stringify(text)}`);
     bits = Number(b);
   }
   maskInPlace(addr, bits);

@@ -9,7 +9,6 @@
 import {
   COOKIE_REPLY_SIZE,
   INITIATION_SIZE,
-  MAC_SIZE,
   MESSAGE_COOKIE_REPLY,
   MESSAGE_INITIATION,
   MESSAGE_RESPONSE,
@@ -90,5 +89,3 @@ export function writeHeader(b: Uint8Array, type: number): void {
 export function mac1Offset(type: number): number {
   return type === MESSAGE_INITIATION ? Initiation.mac1 : type === MESSAGE_RESPONSE ? Response.mac1 : -1;
 }
-
-export { MAC_SIZE };

@@ -17,7 +17,7 @@ import {
   RESPONSE_SIZE,
   TAI64N_SIZE,
 } from './constants.js';
-import { aeadOpen, aeadSeal, dh, EMPTY, equalBytes, hash, kdf1, kdf2, kdf3, publicKeyFrom, wipe } from './crypto.js';
+import { aeadOpen, aeadSeal, dh, EMPTY, hash, kdf1, kdf2, kdf3, publicKeyFrom, wipe } from './crypto.js';
 import { Initiation, readU32, Response, writeHeader, writeU32 } from './messages.js';
 import { compareTai64n, tai64n } from './tai64n.js';
 
@@ -200,7 +200,11 @@ export function consumeInitiation(
 }
 
 /** §5.4.3: builds a 92-byte response (mac fields zero); `hs` must be in InitiationConsumed. */
-export function createResponse(hs: Handshake, localIndex: number, ephemeralPrivate: Uint8Array): Uint8Array | null {
+export function createResponse(
+  hs: Handshake,
+  localIndex: number,
+  ephemeralPrivate: Uint8Array,
+): Uint8Array | null {
   if (hs.state !== HandshakeState.InitiationConsumed || hs.remoteEphemeral === null) return null;
   const ephemeralPublic = publicKeyFrom(ephemeralPrivate);
   const ee = dh(ephemeralPrivate, hs.remoteEphemeral);
@@ -306,9 +310,4 @@ export function deriveSession(hs: Handshake): SessionKeys | null {
   };
   hs.clear();
   return keys;
-}
-
-/** True if `a` and `b` are the same public key (constant time). */
-export function samePublicKey(a: Uint8Array, b: Uint8Array): boolean {
-  return equalBytes(a, b);
 }

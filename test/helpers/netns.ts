@@ -38,12 +38,19 @@ export class Netns {
 }
 
 /** Joins two namespaces with a veth pair and gives each end an address (CIDR notation). */
-export function veth(a: Netns, aAddr: string | string[], b: Netns, bAddr: string | string[]): { aIf: string; bIf: string } {
+export function veth(
+  a: Netns,
+  aAddr: string | string[],
+  b: Netns,
+  bAddr: string | string[],
+): { aIf: string; bIf: string } {
   const aIf = `v${seq}a`;
   const bIf = `v${seq++}b`;
   run('ip', ['link', 'add', aIf, 'netns', a.name, 'type', 'veth', 'peer', 'name', bIf, 'netns', b.name]);
-  for (const addr of [aAddr].flat()) a.ip(['addr', 'add', addr, 'dev', aIf, ...(addr.includes(':') ? ['nodad'] : [])]);
-  for (const addr of [bAddr].flat()) b.ip(['addr', 'add', addr, 'dev', bIf, ...(addr.includes(':') ? ['nodad'] : [])]);
+  for (const addr of [aAddr].flat())
+    a.ip(['addr', 'add', addr, 'dev', aIf, ...(addr.includes(':') ? ['nodad'] : [])]);
+  for (const addr of [bAddr].flat())
+    b.ip(['addr', 'add', addr, 'dev', bIf, ...(addr.includes(':') ? ['nodad'] : [])]);
   a.ip(['link', 'set', aIf, 'up']);
   b.ip(['link', 'set', bIf, 'up']);
   return { aIf, bIf };

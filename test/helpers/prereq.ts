@@ -24,7 +24,8 @@ export interface Needs {
 export function missing(needs: Needs): string[] {
   const out: string[] = [];
   if (needs.root && !isRoot()) out.push('root (network namespaces, TUN)');
-  for (const t of needs.tools ?? []) if (!haveTool(t)) out.push(`the command '${t}' (install its Debian package; see .ci/run)`);
+  for (const t of needs.tools ?? [])
+    if (!haveTool(t)) out.push(`the command '${t}' (install its Debian package; see .ci/run)`);
   return out;
 }
 

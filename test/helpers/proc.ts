@@ -32,7 +32,11 @@ export function start(cmd: string, args: string[], opts: SpawnOptions = {}): Pro
 }
 
 /** Runs a command to completion; throws with its output when it fails. */
-export function run(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean; timeoutMs?: number } = {}): string {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; allowFail?: boolean; timeoutMs?: number } = {},
+): string {
   const r = spawnSync(cmd, args, { input: opts.input, encoding: 'utf8', timeout: opts.timeoutMs ?? 30_000 });
   if (!opts.allowFail && r.status !== 0) {
     throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr || r.stdout}`);

@@ -46,6 +46,7 @@ export async function runInterface(name: string, log: LogFn, opts: { listenPort?
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       process.off('exit', onExit);
+      process.off('SIGUSR1', onUsr1);
       clearInterval(linkCheck);
       await uapi.close();
       iface.close(reason);
@@ -54,11 +55,17 @@ export async function runInterface(name: string, log: LogFn, opts: { listenPort?
     return stopping;
   };
   const onSignal = (sig: NodeJS.Signals): void => void stop(`received ${sig}`);
+  // SIGUSR1 writes the counters (drops by reason, batches, timer wake-ups) as one JSON line to
+  // stderr: the UAPI has no place for them and wg(8) would not show them anyway.
+  const onUsr1 = (): void => {
+    process.stderr.write(`stats ${iface.name} ${JSON.stringify(iface.stats)}\n`);
+  };
   // Last resort if the process dies through an uncaught exception: never leave a stale socket.
   const onExit = (): void => uapi.closeSync();
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('exit', onExit);
+  process.on('SIGUSR1', onUsr1);
   iface.onClose((reason) => void stop(reason));
   uapi.onRemoved(() => void stop('UAPI socket removed'));
   // A read error tells us about deletion only when the queue is read; this catches an idle interface.

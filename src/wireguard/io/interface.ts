@@ -11,7 +11,8 @@ import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { Device, type Endpoint, type PeerStatus } from '../device.js';
 import { TunDevice, type TunOptions } from '../../tun/tun-device.js';
-import { UdpBind } from './udp-bind.js';
+import { DgramBind, type Bind } from './udp-bind.js';
+import { NativeBind } from './native-bind.js';
 import { keysEqual, type UapiDeviceState, type UapiPeerChange, type UapiTarget } from '../uapi/protocol.js';
 
 export type LogFn = (level: 'error' | 'info' | 'verbose', msg: string) => void;
@@ -28,14 +29,14 @@ export interface InterfaceOptions {
 export interface InterfaceStats {
   device: Device['stats'];
   tun: TunDevice['stats'];
-  udp: UdpBind['stats'];
+  udp: Bind['stats'];
   timerWakeups: number;
 }
 
 export class WgInterface {
   readonly device: Device;
   readonly tun: TunDevice;
-  readonly bind: UdpBind;
+  readonly bind: Bind;
   private readonly log: LogFn;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
@@ -49,8 +50,16 @@ export class WgInterface {
   private constructor(tun: TunDevice, log: LogFn) {
     this.tun = tun;
     this.log = log;
-    this.bind = new UdpBind((data, from) => this.onDatagram(data, from));
+    const onDatagram = (data: Uint8Array, from: Endpoint): void => this.device.receiveDatagram(data, from);
+    this.bind = process.env.FERRY_WG_BIND === 'dgram' ? new DgramBind(onDatagram) : new NativeBind(onDatagram);
     this.bind.warn = (m) => log('error', m);
+    // After a batch of datagrams: hand the decrypted packets to the TUN and any replies to the
+    // socket now, rather than at the end of the loop turn - it keeps round trips short.
+    this.bind.onBatchEnd = () => {
+      this.tun.flush();
+      this.bind.flush();
+      this.afterIo();
+    };
     this.device = new Device({
       out: {
         sendUdp: (data, to) => this.bind.send(data, to),
@@ -59,6 +68,9 @@ export class WgInterface {
       now: this.now,
       wallNow: () => Date.now(),
       random: (n) => randomBytes(n),
+      // Handshake messages are queued and processed once per loop turn (see reschedule), so a flood
+      // read in one burst shows up as queue depth - the core's "under load" signal for cookies.
+      deferHandshakes: true,
     });
   }
 
@@ -104,11 +116,7 @@ export class WgInterface {
   private onTunPackets(packets: Uint8Array[]): void {
     const d = this.device;
     for (let i = 0; i < packets.length; i++) d.sendPacket(packets[i]!);
-    this.afterIo();
-  }
-
-  private onDatagram(data: Uint8Array, from: Endpoint): void {
-    this.device.receiveDatagram(data, from);
+    this.bind.flush();
     this.afterIo();
   }
 
@@ -136,7 +144,18 @@ export class WgInterface {
 
   private reschedule(): void {
     if (this.closed) return;
-    const due = this.device.nextDeadline();
+    let due = this.device.nextDeadline();
+    // Work that is already due (queued handshakes, expired timers) runs now rather than after a
+    // zero-delay timer, which Node rounds up to 1 ms.
+    if (due !== null && due <= this.now()) {
+      this.device.tick();
+      due = this.device.nextDeadline();
+      if (due !== null && due <= this.now()) {
+        // Still due (e.g. a handshake queue larger than one batch): yield to I/O, then continue.
+        this.afterIo();
+        return;
+      }
+    }
     if (due === null) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;

@@ -1,5 +1,7 @@
 // The UDP side of an interface: one IPv4 and one IPv6 socket on the same port, as wireguard-go's
-// conn.StdNetBind does. Two sockets with IPV6_V6ONLY rather than one dual-stack socket, so that IPv4
+// conn.StdNetBind does. Two implementations share the Bind contract: NativeBind (native-bind.ts,
+// recvmmsg/sendmmsg through the addon, the default) and DgramBind here (node:dgram only, selected with
+// FERRY_WG_BIND=dgram, or used when the addon cannot be loaded). Two sockets with IPV6_V6ONLY rather than one dual-stack socket, so that IPv4
 // peers are seen as plain IPv4 addresses (no ::ffff:a.b.c.d to normalise) and so that a host without
 // IPv6 still works.
 //
@@ -12,24 +14,61 @@ import { native } from '../../tun/native.js';
 
 export type DatagramHandler = (data: Uint8Array, from: Endpoint) => void;
 
-export interface UdpBindStats {
+export interface BindStats {
   rxDatagrams: number;
   txDatagrams: number;
   txErrors: number;
+  rxBatches: number;
+  txBatches: number;
+}
+
+export interface Bind {
+  readonly listenPort: number;
+  readonly fwmark: number;
+  readonly stats: BindStats;
+  warn: (msg: string) => void;
+  /** Called after each batch of received datagrams (where the bind reads in batches). */
+  onBatchEnd: () => void;
+  /** (Re)binds both sockets to `port`, 0 = any; resolves with the port bound. */
+  bind(port: number): Promise<number>;
+  setFwmark(mark: number): void;
+  /** Queues or sends one datagram; `data` is copied, the caller may reuse it on return. */
+  send(data: Uint8Array, to: Endpoint): void;
+  /** Sends whatever send() queued. */
+  flush(): void;
+  close(): void;
 }
 
 /** Buffer sizes as wireguard-go requests (7 MiB); the kernel caps them at net.core.[rw]mem_max. */
 const SOCKET_BUFFER = 7 << 20;
 
-export class UdpBind {
+export class DgramBind implements Bind {
   private v4: dgram.Socket | null = null;
   private v6: dgram.Socket | null = null;
   private port = 0;
   private mark = 0;
-  readonly stats: UdpBindStats = { rxDatagrams: 0, txDatagrams: 0, txErrors: 0 };
+  readonly stats: BindStats = { rxDatagrams: 0, txDatagrams: 0, txErrors: 0, rxBatches: 0, txBatches: 0 };
   warn: (msg: string) => void = () => {};
+  onBatchEnd: () => void = () => {};
 
-  constructor(private readonly onDatagram: DatagramHandler) {}
+  private batchQueued = false;
+  private readonly onDatagram: DatagramHandler;
+
+  constructor(handler: DatagramHandler) {
+    // dgram calls us once per datagram; a "batch" is what libuv read in one loop turn, ended with
+    // a setImmediate (the check phase runs right after the poll phase that delivered them).
+    const endBatch = (): void => {
+      this.batchQueued = false;
+      this.onBatchEnd();
+    };
+    this.onDatagram = (data, from) => {
+      handler(data, from);
+      if (!this.batchQueued) {
+        this.batchQueued = true;
+        setImmediate(endBatch);
+      }
+    };
+  }
 
   /** The bound port (the kernel's choice when 0 was asked for), or 0 when closed. */
   get listenPort(): number {
@@ -103,6 +142,7 @@ export class UdpBind {
       return;
     }
     this.stats.txDatagrams++;
+    this.stats.txBatches++;
     s.send(Buffer.from(data), to.port, to.address, this.sendDone);
   }
 
@@ -112,6 +152,9 @@ export class UdpBind {
     if (err) this.stats.txErrors++;
   };
 
+  /** dgram sends at once (libuv tries a synchronous sendto first); nothing is queued here. */
+  flush(): void {}
+
   close(): void {
     this.v4?.close();
     this.v6?.close();
@@ -120,7 +163,7 @@ export class UdpBind {
   }
 }
 
-function open(type: 'udp4' | 'udp6', port: number, onDatagram: DatagramHandler, stats: UdpBindStats): Promise<dgram.Socket> {
+function open(type: 'udp4' | 'udp6', port: number, onDatagram: DatagramHandler, stats: BindStats): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket({
       type,
@@ -135,6 +178,7 @@ function open(type: 'udp4' | 'udp6', port: number, onDatagram: DatagramHandler, 
     s.once('error', fail);
     s.on('message', (msg, rinfo) => {
       stats.rxDatagrams++;
+      stats.rxBatches++;
       onDatagram(msg, { address: rinfo.address, port: rinfo.port });
     });
     s.bind({ port, exclusive: true }, () => {

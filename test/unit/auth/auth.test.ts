@@ -29,10 +29,16 @@ async function code(p: Promise<unknown>): Promise<string> {
 
 test('authenticator: right, wrong, unknown, disabled, throttled, and password change after caching', async () => {
   const alice = await hashPassword('pw-a', fast);
-  const a = new Authenticator(new MapUserSource([{ name: 'alice', passwordHash: alice }, { name: 'off', passwordHash: alice, enabled: false }]), {
-    maxFailures: 3,
-    windowMs: 60_000,
-  });
+  const a = new Authenticator(
+    new MapUserSource([
+      { name: 'alice', passwordHash: alice },
+      { name: 'off', passwordHash: alice, enabled: false },
+    ]),
+    {
+      maxFailures: 3,
+      windowMs: 60_000,
+    },
+  );
   assert.equal(await a.authenticate('alice', 'pw-a', '10.0.0.1'), 'alice');
   assert.equal(await a.authenticate('alice', 'pw-a', '10.0.0.1'), 'alice'); // cached path
   assert.equal(await code(a.authenticate('alice', 'nope', '10.0.0.2')), 'E_AUTH');

@@ -23,7 +23,10 @@ test('CIDR containment against a bit-by-bit reference on random addresses', () =
     const b = Uint8Array.from(a);
     const prefix = rnd() % (len * 8 + 1);
     if (rnd() & 1) b[rnd() % len]! ^= 1 << (rnd() % 8);
-    const text = len === 4 ? [...a].join('.') : [...a].reduce((s, x, i) => s + (i && i % 2 === 0 ? ':' : '') + x.toString(16).padStart(2, '0'), '');
+    const text =
+      len === 4
+        ? [...a].join('.')
+        : [...a].reduce((s, x, i) => s + (i && i % 2 === 0 ? ':' : '') + x.toString(16).padStart(2, '0'), '');
     const c = parseCidr(`${text}/${prefix}`);
     let expect = true;
     for (let bit = 0; bit < prefix; bit++) {
@@ -67,7 +70,12 @@ test('listen addresses and durations', () => {
   assert.deepEqual(parseListen(':3128'), { host: '127.0.0.1', port: 3128 });
   assert.throws(() => parseListen('8080'), /HOST:PORT/);
   assert.throws(() => parseListen('1.2.3.4:70000'), /port/);
-  assert.ok(isLoopbackHost('127.0.0.2') && isLoopbackHost('::1') && !isLoopbackHost('0.0.0.0') && !isLoopbackHost('::'));
+  assert.ok(
+    isLoopbackHost('127.0.0.2') &&
+      isLoopbackHost('::1') &&
+      !isLoopbackHost('0.0.0.0') &&
+      !isLoopbackHost('::'),
+  );
   assert.equal(parseDurationMs('1.5s'), 1500);
   assert.equal(parseDurationMs(2), 2000);
   assert.equal(parseDurationMs('5m'), 300_000);

@@ -14,7 +14,14 @@ const outbounds = new Map<string, Outbound>([
 ]);
 
 function session(host: string, port = 443, user: string | null = 'alice', inbound = 'http'): Session {
-  return { id: 1, inbound, user, source: { address: '127.0.0.1', port: 5000 }, dest: makeDestination(host, port), command: 'connect' };
+  return {
+    id: 1,
+    inbound,
+    user,
+    source: { address: '127.0.0.1', port: 5000 },
+    dest: makeDestination(host, port),
+    command: 'connect',
+  };
 }
 
 function deny(r: Router, s: Session): string {
@@ -50,7 +57,11 @@ test('first matching rule wins; fields are ANDed, values ORed', () => {
 
 test('CIDR and inbound matching, default reject', () => {
   const r = new Router(
-    { default: 'reject', allowDestinations: [], rules: [{ action: 'direct', cidrs: ['203.0.113.0/24', '2001:db8::/32'], inbounds: ['socks'] }] },
+    {
+      default: 'reject',
+      allowDestinations: [],
+      rules: [{ action: 'direct', cidrs: ['203.0.113.0/24', '2001:db8::/32'], inbounds: ['socks'] }],
+    },
     outbounds,
   );
   assert.equal(r.decide(session('203.0.113.7', 80, null, 'socks')).outbound.name, 'direct');
@@ -60,9 +71,25 @@ test('CIDR and inbound matching, default reject', () => {
 });
 
 test('the address guard refuses loopback, metadata, private and mapped addresses unless allowed', () => {
-  const r = new Router({ default: 'direct', allowDestinations: ['10.1.0.0/16', 'intranet.example'], rules: [] }, outbounds);
+  const r = new Router(
+    { default: 'direct', allowDestinations: ['10.1.0.0/16', 'intranet.example'], rules: [] },
+    outbounds,
+  );
   const guard = r.decide(session('203.0.113.1')).guard;
-  for (const a of ['127.0.0.1', '169.254.169.254', '10.0.0.1', '192.168.1.1', '172.16.0.1', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '0.0.0.0', '100.64.0.1', '224.0.0.1']) {
+  for (const a of [
+    '127.0.0.1',
+    '169.254.169.254',
+    '10.0.0.1',
+    '192.168.1.1',
+    '172.16.0.1',
+    '::1',
+    'fe80::1',
+    'fd00::1',
+    '::ffff:127.0.0.1',
+    '0.0.0.0',
+    '100.64.0.1',
+    '224.0.0.1',
+  ]) {
     assert.notEqual(guard.check(a), null, `${a} must be refused`);
   }
   assert.equal(guard.check('203.0.113.1'), null);
@@ -74,12 +101,25 @@ test('the address guard refuses loopback, metadata, private and mapped addresses
 });
 
 test('allow_private on a rule exempts its sessions from the guard', () => {
-  const r = new Router({ default: 'direct', allowDestinations: [], rules: [{ action: 'direct', users: ['admin'], allow_private: true }] }, outbounds);
+  const r = new Router(
+    {
+      default: 'direct',
+      allowDestinations: [],
+      rules: [{ action: 'direct', users: ['admin'], allow_private: true }],
+    },
+    outbounds,
+  );
   assert.equal(r.decide(session('127.0.0.1', 22, 'admin')).guard.check('127.0.0.1'), null);
   assert.notEqual(r.decide(session('127.0.0.1', 22, 'alice')).guard.check('127.0.0.1'), null);
 });
 
 test('unknown outbound names are a config error', () => {
-  assert.throws(() => new Router({ default: 'nope', allowDestinations: [], rules: [] }, outbounds), /unknown outbound 'nope'/);
-  assert.throws(() => new Router({ default: 'direct', allowDestinations: [], rules: [{ action: 'x' }] }, outbounds), /rule 1: unknown outbound 'x'/);
+  assert.throws(
+    () => new Router({ default: 'nope', allowDestinations: [], rules: [] }, outbounds),
+    /unknown outbound 'nope'/,
+  );
+  assert.throws(
+    () => new Router({ default: 'direct', allowDestinations: [], rules: [{ action: 'x' }] }, outbounds),
+    /rule 1: unknown outbound 'x'/,
+  );
 });

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# ferry.sh http|socks : Ferry from this checkout (dist/, built by run.sh) with an HTTP inbound on
+# 127.0.0.1:8090 and a SOCKS inbound on 127.0.0.1:1090, both without auth (as the peers run) and
+# loopback destinations allowed. Prints PID=... and PROXY_URL=... for the chosen inbound.
+# Environment:
+#   FERRY_HTTP_PORT=8090 FERRY_SOCKS_PORT=1090  the two listener ports
+#   FERRY_NODE_ARGS  extra node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/proxybench/prof"
+#   FERRY_WORKERS=N  run N gateway processes behind node:cluster (bench/proxy/ferry-cluster.mjs);
+#                    the gateway itself has no cluster mode, this is an experiment harness only.
+#                    NODE_CLUSTER_SCHED_POLICY=none lets the kernel spread accepts instead of the
+#                    primary's round-robin.
+. "$(dirname "$0")/../lib.sh"
+MODE=${1:-}
+HTTP_PORT=${FERRY_HTTP_PORT:-8090} SOCKS_PORT=${FERRY_SOCKS_PORT:-1090}
+case $MODE in
+  http) PORT=$HTTP_PORT URL=http://127.0.0.1:$HTTP_PORT ;;
+  socks) PORT=$SOCKS_PORT URL=socks5h://127.0.0.1:$SOCKS_PORT ;;
+  *) die "usage: $0 http|socks" ;;
+esac
+MAIN=$REPO_DIR/dist/src/cli/main.js
+[ -f "$MAIN" ] || die "$MAIN missing: build first (npx tsc -p tsconfig.json)"
+ensure_dirs; require_free_port $HTTP_PORT; require_free_port $SOCKS_PORT
+FERRY_DIR=$RUN_DIR/ferry
+mkdir -p "$FERRY_DIR"
+CONF=$FERRY_DIR/ferry.yaml
+cat >"$CONF" <<YAML
+# written by bench/proxy/peers/ferry.sh
+data_dir: $FERRY_DIR
+inbounds:
+  - { name: http, type: http, listen: "127.0.0.1:$HTTP_PORT", auth: false }
+  - { name: socks, type: socks, listen: "127.0.0.1:$SOCKS_PORT", auth: false }
+router: { allow_destinations: ["127.0.0.0/8"] }
+log: { level: warn }
+YAML
+# shellcheck disable=SC2206
+NODE_ARGS=(${FERRY_NODE_ARGS:-})
+if [ "${FERRY_WORKERS:-1}" -gt 1 ]; then
+  start_bg "ferry-$MODE" node "${NODE_ARGS[@]}" "$BENCH_DIR/ferry-cluster.mjs" "$FERRY_WORKERS" "$MAIN" \
+    serve --config "$CONF" --drain-timeout 1
+else
+  start_bg "ferry-$MODE" node "${NODE_ARGS[@]}" "$MAIN" serve --config "$CONF" --drain-timeout 1
+fi
+wait_port $PORT 30 || { stop_pids $BG_PID; die "ferry did not listen on $PORT (see $LOG_DIR/ferry-$MODE.out)"; }
+echo "PID=$BG_PID"
+echo "PROXY_URL=$URL"

@@ -1,0 +1,113 @@
+// One Shadowsocks TCP connection on the server: read the request (salt, [EIH], header), route it,
+// dial, then relay through a SecureStream with the lead's relay() like every other inbound.
+//
+// Probing resistance (SIP022 §3.1.3, and the same for AEAD): whatever is wrong with the first flight
+// — too short, wrong key, bad header, stale timestamp, replayed salt — the server neither answers nor
+// closes at a byte count a prober could measure. It keeps reading and discarding until the handshake
+// timeout (or until the client gives up), then closes.
+import type { Socket } from 'node:net';
+import { asFerryError } from '../../core/errors.js';
+import { newSessionId, type Session } from '../../core/session.js';
+import type { ServerKeyTable } from '../../crypto/ss/keys.js';
+import type { SaltFilter } from '../../crypto/ss/replay.js';
+import { SecureStream, type WireCodec } from '../../crypto/ss/secure-stream.js';
+import { RequestParser, ServerStreamCodec } from '../../crypto/ss/tcp-server.js';
+import { relay } from '../../net/relay.js';
+import type { InboundContext } from '../context.js';
+import { openTcp, type OpenedTcp } from '../dispatch.js';
+
+export interface TcpDeps {
+  ctx: InboundContext;
+  table: () => ServerKeyTable;
+  salts: (table: ServerKeyTable) => SaltFilter;
+  now?: () => number;
+}
+
+export function handleTcp(deps: TcpDeps, socket: Socket): void {
+  const table = deps.table();
+  const parser = new RequestParser(table, deps.salts(table), deps.now);
+  const timeoutMs = deps.ctx.timeouts().handshakeMs;
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  socket.on('error', noop);
+  socket.once('close', () => clearTimeout(timer));
+
+  const onData = (d: Buffer): void => {
+    const status = parser.feed(d);
+    if (status === 'more') return;
+    socket.removeListener('data', onData);
+    if (status === 'fail') {
+      deps.ctx.log.debug({ inbound: deps.ctx.name, reason: parser.reason }, 'shadowsocks: bad request, draining');
+      drain(socket);
+      return;
+    }
+    clearTimeout(timer);
+    socket.pause();
+    void connect(deps, socket, parser, table);
+  };
+  socket.on('data', onData);
+}
+
+/** Reads and discards until the handshake timer destroys the socket; answers a FIN with a FIN. */
+function drain(socket: Socket): void {
+  socket.on('data', noop);
+  socket.once('end', () => socket.end());
+  socket.resume();
+}
+
+async function connect(deps: TcpDeps, socket: Socket, parser: RequestParser, table: ServerKeyTable): Promise<void> {
+  const { ctx } = deps;
+  const session: Session = {
+    id: newSessionId(),
+    inbound: ctx.name,
+    user: parser.userKey!.user,
+    source: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+    dest: parser.dest!,
+    command: 'connect',
+  };
+  const ac = new AbortController();
+  const abort = (): void => ac.abort();
+  socket.once('close', abort);
+  let opened: OpenedTcp;
+  try {
+    opened = await openTcp(ctx, session, ac.signal);
+  } catch (err) {
+    // Shadowsocks has no error reply: the client sees the connection close (openTcp logged why).
+    void asFerryError(err);
+    socket.destroy();
+    return;
+  } finally {
+    socket.removeListener('close', abort);
+  }
+  if (socket.destroyed) {
+    opened.socket.destroy();
+    opened.done({ reason: 'aborted' });
+    return;
+  }
+  const opener = parser.opener!;
+  const response = new ServerStreamCodec(table.method, parser.userKey!.key, parser.requestSalt!, deps.now);
+  const secure = new SecureStream(socket, (sink) => {
+    opener.sink = sink;
+    const codec: WireCodec = {
+      encode: (d) => response.encode(d),
+      decode: (d) => opener.push(d),
+      get failure() {
+        return opener.failure;
+      },
+    };
+    return codec;
+  });
+  let early = 0;
+  for (const p of parser.initial) {
+    early += p.length;
+    opened.socket.write(p);
+  }
+  relay(secure as unknown as Socket, opened.socket, { idleTimeoutMs: ctx.timeouts().idleMs }).then(
+    (r) => {
+      r.up += early;
+      opened.done(r);
+    },
+    () => opened.done({ reason: 'error' }),
+  );
+}
+
+function noop(): void {}

@@ -1,0 +1,160 @@
+// Several worker processes sharing the listeners (node:cluster), so the gateway uses every core.
+// The primary builds and validates the configuration, creates generated material once, starts the
+// workers, relays reload and stop to them and restarts a worker that dies. Workers run a Gateway
+// each. Listening sockets are shared with SCHED_NONE: every worker accepts on the same socket and
+// the kernel hands each connection to one of them, with no per-connection IPC through the primary.
+//
+// What is per worker: the brute-force throttle and the connection limits (max_connections and
+// max_connections_per_user are divided by the worker count so the totals hold).
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from '../core/logger.js';
+import { Gateway, type ListenerInfo } from './gateway.js';
+
+type ToWorker =
+  | { type: 'start'; config: unknown }
+  | { type: 'reload'; config: unknown; id: number }
+  | { type: 'stop'; drainMs: number };
+type FromWorker =
+  | { type: 'ready'; listeners: ListenerInfo[] }
+  | { type: 'failed'; error: string }
+  | { type: 'reloaded'; id: number; error?: string };
+
+export const WORKER_ENV = 'FERRY_CLUSTER_WORKER';
+
+/** Divides the per-process limits so the sums over all workers keep the configured totals. */
+export function perWorker(config: unknown, workers: number): unknown {
+  const c = structuredClone(config) as { limits?: Record<string, number> };
+  const l = c.limits ?? {};
+  const div = (v: number): number => Math.max(1, Math.ceil(v / workers));
+  c.limits = {
+    ...l,
+    max_connections: div(l.max_connections ?? 20_000),
+    max_connections_per_user: div(l.max_connections_per_user ?? 2_000),
+  };
+  return c;
+}
+
+export class ClusterPrimary {
+  private readonly workers = new Set<Worker>();
+  private config: unknown;
+  private stopping = false;
+  private reloadSeq = 0;
+
+  constructor(
+    private readonly count: number,
+    config: unknown,
+    private readonly log: Logger,
+  ) {
+    this.config = perWorker(config, count);
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+  }
+
+  /** Starts the workers; resolves with the first worker's listener table once all are ready. */
+  async start(): Promise<ListenerInfo[]> {
+    const ready = await Promise.all(Array.from({ length: this.count }, () => this.fork()));
+    cluster.on('exit', (w, code, signal) => {
+      this.workers.delete(w);
+      if (this.stopping) return;
+      this.log.error({ worker: w.process.pid, code, signal }, 'worker died; starting a new one');
+      this.fork().catch((e: Error) => this.log.error({ err: e.message }, 'worker restart failed'));
+    });
+    return ready[0]!;
+  }
+
+  private fork(): Promise<ListenerInfo[]> {
+    const w = cluster.fork({ [WORKER_ENV]: '1' });
+    this.workers.add(w);
+    return new Promise((resolve, reject) => {
+      const onMsg = (m: FromWorker): void => {
+        if (m.type === 'ready') {
+          w.off('message', onMsg);
+          resolve(m.listeners);
+        } else if (m.type === 'failed') {
+          w.off('message', onMsg);
+          reject(new Error(m.error));
+        }
+      };
+      w.on('message', onMsg);
+      w.once('online', () => w.send({ type: 'start', config: this.config } satisfies ToWorker));
+      w.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
+    });
+  }
+
+  /** Sends a new configuration to every worker; rejects with the first worker's error. */
+  async reload(config: unknown): Promise<void> {
+    this.config = perWorker(config, this.count);
+    const id = ++this.reloadSeq;
+    const results = await Promise.all(
+      [...this.workers].map(
+        (w) =>
+          new Promise<string | undefined>((resolve) => {
+            const onMsg = (m: FromWorker): void => {
+              if (m.type === 'reloaded' && m.id === id) {
+                w.off('message', onMsg);
+                resolve(m.error);
+              }
+            };
+            w.on('message', onMsg);
+            w.send({ type: 'reload', config: this.config, id } satisfies ToWorker);
+          }),
+      ),
+    );
+    const err = results.find((e) => e !== undefined);
+    if (err) throw new Error(err);
+  }
+
+  /** Asks every worker to drain and exit; resolves when all have exited. */
+  async stop(drainMs: number): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      [...this.workers].map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.isDead()) return resolve();
+            w.once('exit', () => resolve());
+            w.send({ type: 'stop', drainMs } satisfies ToWorker);
+          }),
+      ),
+    );
+  }
+}
+
+/** The body of a worker process: waits for its configuration from the primary and runs a Gateway. */
+export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
+  let gw: Gateway | null = null;
+  process.on('message', (m: ToWorker) => {
+    void (async () => {
+      switch (m.type) {
+        case 'start':
+          try {
+            gw = await Gateway.start(m.config, { log: makeLog(m.config) });
+            process.send!({ type: 'ready', listeners: gw.listenerInfo() } satisfies FromWorker);
+          } catch (e) {
+            process.send!({ type: 'failed', error: (e as Error).message } satisfies FromWorker);
+            process.exit(2);
+          }
+          break;
+        case 'reload':
+          try {
+            await gw!.reload(m.config);
+            process.send!({ type: 'reloaded', id: m.id } satisfies FromWorker);
+          } catch (e) {
+            process.send!({ type: 'reloaded', id: m.id, error: (e as Error).message } satisfies FromWorker);
+          }
+          break;
+        case 'stop':
+          await gw?.close(m.drainMs);
+          process.exit(0);
+      }
+    })();
+  });
+  // Signals go to the primary, which coordinates; a worker ignores them (the terminal sends SIGINT to
+  // the whole process group).
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => undefined);
+  process.on('SIGHUP', () => undefined);
+  // The primary is gone (killed hard): nobody can stop us any more, so stop now.
+  process.on('disconnect', () => {
+    void (gw?.close(0) ?? Promise.resolve()).then(() => process.exit(1));
+  });
+}

@@ -1,0 +1,142 @@
+// `ferry serve` as a user runs it: the embedded default, secure-by-default refusals and config errors.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { runFerry, waitForListeners } from '../../helpers/ferry.js';
+import { requirePrereqs } from '../../helpers/prereq.js';
+import { runAsync } from '../../helpers/proc.js';
+import { startHttpOrigin } from '../../helpers/origin.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ferry-serve-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('embedded default: loopback listeners, a generated user printed once, loopback destinations refused', async (t) => {
+  if (!requirePrereqs(t, { tools: ['curl'] })) return;
+  const home = join(dir, 'home');
+  const origin = await startHttpOrigin();
+  const p = runFerry(['serve'], { FERRY_HOME: home });
+  t.after(async () => {
+    await p.stop();
+    await origin.close();
+  });
+  const ports = await waitForListeners(p, ['http', 'https', 'socks']);
+  assert.deepEqual(ports, { http: 8080, https: 8443, socks: 1080 });
+  assert.doesNotMatch(p.stdout(), /0\.0\.0\.0|\[::\]/);
+  const m = /Generated user: (\S+)\n\s+Password:\s+(\S+)/.exec(p.stdout());
+  assert.ok(m, `credentials printed: ${p.stdout()}`);
+  const [, user, password] = m;
+  assert.ok(
+    !readFileSync(join(home, 'default-user.json'), 'utf8').includes(password!),
+    'password stored only as a hash',
+  );
+  assert.ok(!p.stderr().includes(password!), 'password never logged');
+  // Right credentials, but the destination is loopback: refused by the secure default.
+  const r = await runAsync('curl', [
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '-x',
+    `http://${user}:${password}@127.0.0.1:8080`,
+    `http://127.0.0.1:${origin.port}/`,
+  ]);
+  assert.equal(r.stdout, '403');
+  // Wrong password: 407.
+  const w = await runAsync('curl', [
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '-x',
+    `http://${user}:wrong@127.0.0.1:8080`,
+    `http://127.0.0.1:${origin.port}/`,
+  ]);
+  assert.equal(w.stdout, '407');
+  // The HTTPS listener printed its certificate fingerprint.
+  assert.match(p.stdout(), /SHA-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+  assert.equal(origin.seen.length, 0, 'nothing reached the loopback origin');
+  assert.equal(await p.stop(), 0, 'SIGTERM exits cleanly');
+
+  // Second start: same user, password not shown again.
+  const p2 = runFerry(['serve'], { FERRY_HOME: home });
+  t.after(() => p2.stop());
+  await waitForListeners(p2, ['http']);
+  assert.doesNotMatch(p2.stdout(), /Password:/);
+  assert.equal(await p2.stop(), 0);
+});
+
+test('a non-loopback listener without authentication refuses to start', async () => {
+  const f = join(dir, 'open.yaml');
+  writeFileSync(f, 'inbounds:\n  - { name: pub, type: http, listen: "0.0.0.0:0", auth: false }\n');
+  const p = runFerry(['serve', '--config', f]);
+  const code = await p.exited;
+  assert.equal(code, 2);
+  assert.match(
+    p.stderr(),
+    /inbound pub: refusing to listen on 0\.0\.0\.0:0 without authentication.*open proxy/,
+  );
+});
+
+test('allow_open lets the operator opt out explicitly', async (t) => {
+  const f = join(dir, 'open-ok.yaml');
+  writeFileSync(
+    f,
+    'inbounds:\n  - { name: pub, type: http, listen: "0.0.0.0:0", auth: false, allow_open: true }\n',
+  );
+  const p = runFerry(['serve', '--config', f]);
+  t.after(() => p.stop());
+  await waitForListeners(p, ['pub']);
+  assert.match(p.stdout(), /NO AUTH/);
+});
+
+test('an invalid config file exits 2 with the file, the key path and what is expected', async () => {
+  const f = join(dir, 'bad.yaml');
+  writeFileSync(
+    f,
+    'inbounds:\n  - { name: h, type: http, listen: "127.0.0.1" }\ntimeouts: { idle: "forever" }\n',
+  );
+  const p = runFerry(['serve', '--config', f]);
+  assert.equal(await p.exited, 2);
+  assert.match(p.stderr(), new RegExp(`${f}: inbounds\\[0\\]\\.listen: '127\\.0\\.0\\.1' is not HOST:PORT`));
+  assert.match(p.stderr(), /timeouts\.idle: 'forever' is not a duration/);
+});
+
+test('flags describe the common case without a file', async (t) => {
+  if (!requirePrereqs(t, { tools: ['curl'] })) return;
+  const origin = await startHttpOrigin();
+  const p = runFerry([
+    'serve',
+    '--data-dir',
+    join(dir, 'flags'),
+    '--http',
+    '127.0.0.1:0',
+    '--socks',
+    '127.0.0.1:0',
+    '--mixed',
+    '127.0.0.1:0',
+    '--user',
+    'amy:s3cret:with:colons',
+    '--allow-dest',
+    '127.0.0.0/8',
+  ]);
+  t.after(async () => {
+    await p.stop();
+    await origin.close();
+  });
+  const ports = await waitForListeners(p, ['http', 'socks', 'mixed']);
+  for (const url of [
+    `http://amy:s3cret:with:colons@127.0.0.1:${ports.http}`,
+    `socks5h://amy:s3cret:with:colons@127.0.0.1:${ports.socks}`,
+    `http://amy:s3cret:with:colons@127.0.0.1:${ports.mixed}`,
+    `socks5h://amy:s3cret:with:colons@127.0.0.1:${ports.mixed}`,
+  ]) {
+    const r = await runAsync('curl', ['-sS', '-x', url, `http://127.0.0.1:${origin.port}/hello`]);
+    assert.equal(r.code, 0, `${url.replace(/:[^:@]*@/, ':***@')}: ${r.stderr}`);
+    assert.equal(JSON.parse(r.stdout).url, '/hello');
+  }
+  assert.ok(!p.stderr().includes('s3cret'), 'password never logged');
+});
