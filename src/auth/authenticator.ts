@@ -5,6 +5,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { FerryError } from '../core/errors.js';
 import { verifyPassword } from './password-hash.js';
+import { parseLogin } from './username-params.js';
 import { LoginThrottle } from './throttle.js';
 
 export interface UserRecord {
@@ -38,6 +39,8 @@ export class Authenticator {
   private readonly cacheKey = randomBytes(32);
   private readonly cache = new Map<string, { user: string; hash: string; at: number }>();
   private readonly throttle: LoginThrottle;
+  /** Checks in flight, by cache key: a burst of connections with the same credentials hashes once. */
+  private readonly inflight = new Map<string, Promise<boolean>>();
 
   constructor(
     private users: UserSource,
@@ -59,7 +62,9 @@ export class Authenticator {
     if (this.throttle.blocked(source)) {
       throw new FerryError('E_AUTH_THROTTLED', 'too many failed logins from this address');
     }
-    const rec = this.users.get(name);
+    // A login may carry exit parameters ("alice-country-us-session-x"): the password is alice's, and
+    // the full login is returned so the session can take the parameters (applyLoginParams).
+    const rec = this.users.get(parseLogin(name)?.user ?? name);
     const key = createHmac('sha256', this.cacheKey)
       .update(name)
       .update('\0')
@@ -71,15 +76,22 @@ export class Authenticator {
       return hit.user;
     }
     // Unknown users still cost one hash check, so response time does not reveal which names exist.
-    const ok = await verifyPassword(password, rec?.passwordHash ?? DUMMY_HASH);
+    const stored = rec?.passwordHash ?? DUMMY_HASH;
+    const flightKey = `${key}\0${stored}`;
+    let pending = this.inflight.get(flightKey);
+    if (!pending) {
+      pending = verifyPassword(password, stored).finally(() => this.inflight.delete(flightKey));
+      this.inflight.set(flightKey, pending);
+    }
+    const ok = await pending;
     if (!ok || !rec || rec.enabled === false) {
       this.throttle.fail(source);
       throw new FerryError('E_AUTH', 'invalid credentials');
     }
     this.throttle.succeed(source);
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    this.cache.set(key, { user: rec.name, hash: rec.passwordHash, at: now });
-    return rec.name;
+    this.cache.set(key, { user: name, hash: rec.passwordHash, at: now });
+    return name;
   }
 }
 

@@ -45,7 +45,13 @@ function parseArgs(argv: string[]): { foreground: boolean; ifname: string } {
 
 function logLevel(): Level {
   const v = (process.env.LOG_LEVEL ?? 'error').toLowerCase();
-  return v === 'verbose' || v === 'debug' ? 'verbose' : v === 'info' ? 'info' : v === 'silent' ? 'silent' : 'error';
+  return v === 'verbose' || v === 'debug'
+    ? 'verbose'
+    : v === 'info'
+      ? 'info'
+      : v === 'silent'
+        ? 'silent'
+        : 'error';
 }
 
 async function daemonise(ifname: string): Promise<number> {
@@ -62,7 +68,10 @@ async function daemonise(ifname: string): Promise<number> {
   const path = socketPath(ifname);
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const done = await Promise.race([exited.then((c) => ({ exit: c })), new Promise<null>((r) => setTimeout(() => r(null), 25))]);
+    const done = await Promise.race([
+      exited.then((c) => ({ exit: c })),
+      new Promise<null>((r) => setTimeout(() => r(null), 25)),
+    ]);
     if (done) {
       process.stderr.write(errors || `ferry-wg: daemon exited with status ${done.exit}\n`);
       return done.exit || 1;

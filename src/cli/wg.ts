@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { lookup } from 'node:dns/promises';
 import { generatePresharedKey, generatePrivateKey, publicKeyOf } from '../wireguard/io/keys.js';
-import { decodeKey, encodeKey, parseWgConfig, configToUapi, type WgConfig } from '../wireguard/io/wg-config.js';
+import {
+  decodeKey,
+  encodeKey,
+  parseWgConfig,
+  configToUapi,
+  type WgConfig,
+} from '../wireguard/io/wg-config.js';
 import { runInterface, makeLogger } from '../wireguard/io/daemon.js';
 import { applySet, formatEndpoint, type UapiDeviceState } from '../wireguard/uapi/protocol.js';
 import { uapiGet, listUapiInterfaces } from '../wireguard/uapi/client.js';
@@ -84,8 +90,10 @@ export function formatShow(ifname: string, st: UapiDeviceState, now = Date.now()
     if (p.endpoint) out.push(`  endpoint: ${formatEndpoint(p.endpoint)}`);
     out.push(`  allowed ips: ${p.allowedIps.length ? p.allowedIps.join(', ') : '(none)'}`);
     if (p.lastHandshakeWallMs) out.push(`  latest handshake: ${ago(now - p.lastHandshakeWallMs)}`);
-    if (p.rxBytes || p.txBytes) out.push(`  transfer: ${bytes(p.rxBytes)} received, ${bytes(p.txBytes)} sent`);
-    if (p.persistentKeepalive) out.push(`  persistent keepalive: every ${plural(p.persistentKeepalive, 'second')}`);
+    if (p.rxBytes || p.txBytes)
+      out.push(`  transfer: ${bytes(p.rxBytes)} received, ${bytes(p.txBytes)} sent`);
+    if (p.persistentKeepalive)
+      out.push(`  persistent keepalive: every ${plural(p.persistentKeepalive, 'second')}`);
   }
   return out.join('\n') + '\n';
 }
@@ -137,10 +145,14 @@ export function registerWgCommands(program: Command): void {
       const cfg = parseWgConfig(readFileSync(configPath, 'utf8'));
       const ifname = opts.ifname ?? basename(configPath).replace(/\.conf$/, '');
       const log = makeLogger(`ferry wg(${ifname})`, opts.logLevel as 'info');
-      for (const k of new Set(cfg.ignored)) log('info', `ignoring wg-quick key '${k}' (not handled by ferry wg up)`);
+      for (const k of new Set(cfg.ignored))
+        log('info', `ignoring wg-quick key '${k}' (not handled by ferry wg up)`);
       const endpoints = await resolveEndpoints(cfg);
       const running = await runInterface(ifname, log);
-      const res = await applySet(running.iface.uapiTarget(), configToUapi(cfg, endpoints).join('\n') + '\n\n');
+      const res = await applySet(
+        running.iface.uapiTarget(),
+        configToUapi(cfg, endpoints).join('\n') + '\n\n',
+      );
       if (res.errno !== 0) {
         await running.stop('configuration rejected');
         throw new Error(`configuration rejected (errno=${res.errno}): ${res.message ?? ''}`);
@@ -150,7 +162,10 @@ export function registerWgCommands(program: Command): void {
       for (const p of cfg.peers) {
         for (const cidr of p.allowedIps) {
           if (cidr.endsWith('/0')) {
-            log('info', `not routing ${cidr}: a default route through the tunnel needs policy routing (use wg-quick)`);
+            log(
+              'info',
+              `not routing ${cidr}: a default route through the tunnel needs policy routing (use wg-quick)`,
+            );
             continue;
           }
           try {

@@ -7,6 +7,7 @@ import { parsePortRange } from '../router/port-range.js';
 import { parseDurationMs } from './duration.js';
 import { parseListen } from './listen-address.js';
 import { METHOD_NAMES } from '../crypto/ss/methods.js';
+import { isReservedLogin } from '../auth/username-params.js';
 
 const name = z
   .string()
@@ -67,6 +68,10 @@ export const userSchema = z
   .strict()
   .refine((u) => (u.password === undefined) !== (u.password_hash === undefined), {
     message: 'give exactly one of password_hash (preferred) or password',
+  })
+  .refine((u) => !isReservedLogin(u.name), {
+    message:
+      'a user name may not end in "-<key>-<value>" pairs with key country/region/city/state/provider/session/sesstime: logins use them for exit parameters',
   });
 
 export const inboundSchema = z
@@ -99,6 +104,81 @@ export const inboundSchema = z
       'a shadowsocks inbound needs a `shadowsocks: { method, password }` block (and only it may have one)',
   });
 
+// ---- exits (docs/exits.md): upstream proxies, source-address rotation, pools ----
+
+/** Tag keys and values as login parameters carry them (values compared in lower case). */
+const tagToken = z.string().regex(/^[A-Za-z0-9_.]{1,64}$/, 'letters, digits, "_" and "." (no "-")');
+const tags = z.record(tagToken, tagToken).transform((t) => {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(t)) out[k.toLowerCase()] = v.toLowerCase();
+  return out;
+});
+
+const upstreamOutbound = <T extends 'http' | 'https' | 'socks4a' | 'socks5'>(type: T) =>
+  z
+    .object({
+      name,
+      type: z.literal(type),
+      /** host:port of the upstream proxy. */
+      server: checked(parseListen),
+      username: z.string().min(1).optional(),
+      password: z.string().optional(),
+      /** Reach the upstream through another outbound (multi-hop chains). */
+      via: name.optional(),
+      /** https: verify the proxy's certificate for server_name against ca (PEM file) or the system CAs. */
+      tls: z
+        .object({ server_name: z.string().optional(), ca: z.string().optional(), insecure: z.boolean().default(false) })
+        .strict()
+        .optional(),
+      /** remote: destination names are resolved by the upstream (default); local: here. */
+      dns: z.enum(['remote', 'local']).default('remote'),
+      /** http/https: forward plain-HTTP requests to the upstream in absolute-form (not CONNECT). */
+      forward_http: z.boolean().default(true),
+    })
+    .strict();
+
+const poolMember = z.union([
+  name.transform((n) => ({ outbound: n, tags: {} as Record<string, string>, weight: 1 })),
+  z
+    .object({ outbound: name, tags: tags.default({}), weight: z.number().int().min(1).max(1000).default(1) })
+    .strict(),
+]);
+
+const poolOutbound = z
+  .object({
+    name,
+    type: z.literal('pool'),
+    members: z.array(poolMember).min(1, 'a pool needs members'),
+    strategy: z.enum(['round-robin', 'random', 'least-connections', 'weighted', 'hash']).default('round-robin'),
+    rotation: z.enum(['connection', 'request', 'interval']).default('connection'),
+    rotation_interval: duration.default(60_000),
+    sticky: z
+      .object({
+        /** Idle lifetime of a sticky session whose login gives no sesstime. */
+        ttl: duration.default(600_000),
+        /** What one unit of "sesstime-N" is (default 1 minute). */
+        sesstime_unit: duration.default(60_000),
+        max_ttl: duration.default(86_400_000),
+      })
+      .strict()
+      .default({ ttl: 600_000, sesstime_unit: 60_000, max_ttl: 86_400_000 }),
+    /** Exits tried per connection (first try plus retries on other members). */
+    max_attempts: z.number().int().min(1).max(16).default(4),
+    attempt_timeout: duration.default(5_000),
+    health: z
+      .object({
+        max_fails: z.number().int().min(1).default(3),
+        eject: duration.default(30_000),
+        /** Active probe: "tcp" (the member's proxy port), "tcp://host:port" or "http://host/path". */
+        probe: z.string().optional(),
+        interval: duration.default(10_000),
+        timeout: duration.default(5_000),
+      })
+      .strict()
+      .default({ max_fails: 3, eject: 30_000, interval: 10_000, timeout: 5_000 }),
+  })
+  .strict();
+
 export const outboundSchema = z.discriminatedUnion('type', [
   z
     .object({
@@ -106,8 +186,21 @@ export const outboundSchema = z.discriminatedUnion('type', [
       type: z.literal('direct'),
       bind: z.array(z.string()).optional(),
       interface: z.string().optional(),
+      /** Rotate the source address over these local addresses. */
+      source_addresses: z.array(z.string()).min(1).optional(),
+      /** Bind a random address of this IPv6 prefix (routed to this host) per connection. */
+      ipv6_prefix: z.string().optional(),
+      /** Set net.ipv6.ip_nonlocal_bind=1 and a local route for ipv6_prefix at start. */
+      ipv6_prefix_setup: z.boolean().default(false),
+      /** With source_addresses/ipv6_prefix: per connection (default) or per HTTP request. */
+      rotation: z.enum(['connection', 'request']).default('connection'),
     })
     .strict(),
+  upstreamOutbound('http'),
+  upstreamOutbound('https'),
+  upstreamOutbound('socks4a'),
+  upstreamOutbound('socks5'),
+  poolOutbound,
   z.object({ name, type: z.literal('reject'), reason: z.string().optional() }).strict(),
   z
     .object({

@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'E_UPSTREAM_RESET'
   | 'E_TIMEOUT'
   | 'E_LIMIT'
+  | 'E_QUOTA'
   | 'E_SHUTTING_DOWN'
   | 'E_CONFIG'
   | 'E_INTERNAL';
@@ -61,6 +62,7 @@ const INFO: Record<ErrorCode, CodeInfo> = {
   E_UPSTREAM_RESET: { http: 502, socks5: 0x01, hint: 'the destination closed the connection' },
   E_TIMEOUT: { http: 408, socks5: 0x06, hint: 'the client was too slow (timeouts.handshake)' },
   E_LIMIT: { http: 503, socks5: 0x01, hint: 'a connection limit is reached (limits.*)' },
+  E_QUOTA: { http: 403, socks5: 0x02, hint: "the user's data quota or tier is used up or expired" },
   E_SHUTTING_DOWN: { http: 503, socks5: 0x01, hint: 'the gateway is draining for shutdown' },
   E_CONFIG: { http: 500, socks5: 0x01, hint: 'fix the configuration' },
   E_INTERNAL: { http: 500, socks5: 0x01, hint: 'a bug; please report it with the log line' },

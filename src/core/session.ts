@@ -26,6 +26,16 @@ export interface Session {
   source: Source;
   dest: Destination;
   command: Command;
+  /**
+   * Exit parameters from the login name (`alice-country-us-session-abc`), moved here from `user` by
+   * applyLoginParams before routing (see auth/username-params.ts).
+   */
+  params?: Readonly<Record<string, string>>;
+  /**
+   * The pool member chosen for this session when the exit is pinned (per-request rotation, sticky
+   * session, interval, tag filter); set by Outbound.selectExit/dial. See outbound/pool/pool.ts.
+   */
+  exit?: string;
 }
 
 let nextId = 1;

@@ -7,6 +7,7 @@ import { formatHostPort, type Session } from '../core/session.js';
 import type { Decision } from '../router/router.js';
 import type { InboundContext } from './context.js';
 import type { RelayResult } from '../net/relay.js';
+import { applyLoginParams } from '../auth/username-params.js';
 
 export interface OpenedTcp {
   socket: Socket;
@@ -21,6 +22,7 @@ export async function openTcp(
   signal?: AbortSignal,
 ): Promise<OpenedTcp> {
   let release: (() => void) | null = null;
+  applyLoginParams(session);
   try {
     const decision = ctx.router().decide(session);
     if (session.user !== null)
@@ -40,24 +42,7 @@ export async function openTcp(
         if (finished) return;
         finished = true;
         release?.();
-        if (ctx.accessLog() === 'audit') {
-          ctx.log.info(
-            {
-              session: session.id,
-              inbound: session.inbound,
-              user: session.user,
-              src: formatHostPort(session.source.address, session.source.port),
-              dest: formatHostPort(session.dest.host, session.dest.port),
-              cmd: session.command,
-              outbound: decision.outbound.name,
-              up: result?.up ?? 0,
-              down: result?.down ?? 0,
-              ms: Date.now() - started,
-              end: result?.reason,
-            },
-            'session',
-          );
-        }
+        recordSession(ctx, session, decision.outbound.name, started, result ?? {});
       },
     };
   } catch (err) {
@@ -66,6 +51,37 @@ export async function openTcp(
     logDenied(ctx, session, fe);
     throw fe;
   }
+}
+
+/**
+ * The access record of one finished session — written only in audit mode (in the default privacy
+ * mode no per-session record exists). Used by openTcp and by inbounds that manage their own sockets
+ * (SOCKS BIND and UDP ASSOCIATE).
+ */
+export function recordSession(
+  ctx: InboundContext,
+  session: Session,
+  outbound: string,
+  started: number,
+  result: Partial<RelayResult>,
+): void {
+  if (ctx.accessLog() !== 'audit') return;
+  ctx.log.info(
+    {
+      session: session.id,
+      inbound: session.inbound,
+      user: session.user,
+      src: formatHostPort(session.source.address, session.source.port),
+      dest: formatHostPort(session.dest.host, session.dest.port),
+      cmd: session.command,
+      outbound,
+      up: result.up ?? 0,
+      down: result.down ?? 0,
+      ms: Date.now() - started,
+      end: result.reason,
+    },
+    'session',
+  );
 }
 
 /**

@@ -63,13 +63,17 @@ export class TunDevice {
     this.rbuf = new Uint8Array(this.slot * batch);
     this.rlens = new Int32Array(batch);
     // Views over each slot, created once; per batch we only narrow them with subarray().
-    this.views = Array.from({ length: batch }, (_, i) => this.rbuf.subarray(i * this.slot, (i + 1) * this.slot));
+    this.views = Array.from({ length: batch }, (_, i) =>
+      this.rbuf.subarray(i * this.slot, (i + 1) * this.slot),
+    );
   }
 
   /** Creates (or attaches to) the interface. `name` may contain `%d` for the kernel to pick a number. */
   static open(name: string, opts: TunOptions = {}): TunDevice {
     if (name.length === 0 || name.length > 15 || /[\s/]/.test(name)) {
-      throw new Error(`invalid interface name '${name}': 1 to 15 characters, no '/' or whitespace (IFNAMSIZ)`);
+      throw new Error(
+        `invalid interface name '${name}': 1 to 15 characters, no '/' or whitespace (IFNAMSIZ)`,
+      );
     }
     const n = native();
     const { fd, name: actual } = n.open(name, opts.multiQueue ?? false);

@@ -25,7 +25,8 @@ export function dialedRecord(opened: OpenedTcp): SessionRecord {
 
 /** Accounting for a request sent on a pooled connection. Throws E_LIMIT over the per-user limit. */
 export function pooledRecord(ctx: InboundContext, session: Session, decision: Decision): SessionRecord {
-  const release = session.user !== null ? ctx.tracker.acquireUser(session.user, ctx.limits().maxConnectionsPerUser) : null;
+  const release =
+    session.user !== null ? ctx.tracker.acquireUser(session.user, ctx.limits().maxConnectionsPerUser) : null;
   const started = Date.now();
   let finished = false;
   return {

@@ -99,7 +99,8 @@ export class ChunkedScanner {
           // chunk-ext is ignored, but a bare LF or control byte in it is refused: parsers that end
           // the size line at a bare LF would frame the body differently.
           if (c === CR) st = SIZE_LF;
-          else if ((c < 0x20 && c !== HTAB) || c === 0x7f) throw this.err('control character in chunk extension');
+          else if ((c < 0x20 && c !== HTAB) || c === 0x7f)
+            throw this.err('control character in chunk extension');
           else if (++this.meta > this.maxMeta) throw this.err('chunk extensions too long');
           break;
         case SIZE_LF:
@@ -127,7 +128,8 @@ export class ChunkedScanner {
           break;
         case TRAILER_LINE:
           if (c === CR) st = TRAILER_LF;
-          else if ((c < 0x20 && c !== HTAB) || c === 0x7f) throw this.err('control character in trailer field');
+          else if ((c < 0x20 && c !== HTAB) || c === 0x7f)
+            throw this.err('control character in trailer field');
           if (++this.meta > this.maxMeta) throw this.err('trailer section too large');
           break;
         case TRAILER_LF:

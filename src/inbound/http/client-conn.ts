@@ -59,6 +59,8 @@ const R_BODY = 2;
 const MIN_RESPONSE_HEAD = 64 * 1024;
 /** A first body part up to this size is copied behind the head so both go out in one write. */
 const COALESCE_MAX = 16 * 1024;
+/** Bytes queued for the client beyond which the origin is paused. */
+const WRITE_BACKLOG = 256 * 1024;
 /** Requests with a body only go on pooled connections idle for less than this (see take()). */
 const BODY_REUSE_MAX_IDLE_MS = 2000;
 /** How long a closing connection may keep us reading after our final response (lingering close). */
@@ -138,6 +140,9 @@ export class ClientConn implements OriginOwner, ChunkSink {
     // client trickling header bytes (slowloris) is cut off. One timer per connection, refreshed.
     this.headTimer = setTimeout(this.onHeadTimeout, t.handshakeMs);
     this.headTimer.unref();
+    // A sniffer (the mixed inbound) may hand the socket over paused; a 'data' listener alone
+    // does not restart a stream that was paused explicitly.
+    client.resume();
     if (head !== undefined && head.length > 0) this.onData(head);
   }
 
@@ -230,14 +235,17 @@ export class ClientConn implements OriginOwner, ChunkSink {
     const max = this.ctx.limits().maxHeaderBytes;
     const idx = buf.indexOf(CRLFCRLF, this.scanFrom);
     if (idx < 0) {
-      if (buf.length > max) return this.badRequest(new FerryError('E_HEADER_TOO_LARGE', `request head exceeds ${max} bytes`));
+      if (buf.length > max)
+        return this.badRequest(new FerryError('E_HEADER_TOO_LARGE', `request head exceeds ${max} bytes`));
       // Lines ended by bare LF never produce CRLF CRLF; say so now instead of at the size limit.
-      if (buf.indexOf(LFLF) >= 0) return this.badRequest(new FerryError('E_BAD_REQUEST', 'bare LF line endings'));
+      if (buf.indexOf(LFLF) >= 0)
+        return this.badRequest(new FerryError('E_BAD_REQUEST', 'bare LF line endings'));
       this.scanFrom = buf.length > 3 ? buf.length - 3 : 0;
       return;
     }
     const end = idx + 4;
-    if (end > max) return this.badRequest(new FerryError('E_HEADER_TOO_LARGE', `request head exceeds ${max} bytes`));
+    if (end > max)
+      return this.badRequest(new FerryError('E_HEADER_TOO_LARGE', `request head exceeds ${max} bytes`));
     let h: Head;
     try {
       h = parseRequestHead(buf.toString('latin1', 0, end));
@@ -259,12 +267,14 @@ export class ClientConn implements OriginOwner, ChunkSink {
     const wantsClose =
       (c !== null && c.includes('close')) ||
       (pc !== null && pc.includes('close')) ||
-      (h.minor === 0 && !((c !== null && c.includes('keep-alive')) || (pc !== null && pc.includes('keep-alive'))));
+      (h.minor === 0 &&
+        !((c !== null && c.includes('keep-alive')) || (pc !== null && pc.includes('keep-alive'))));
     this.closeAfter = wantsClose || this.ctx.tracker.draining;
 
     if (h.method === 'CONNECT') {
       const dest = parseAuthority(h.target, -1);
-      if (typeof dest === 'string') return this.badRequest(new FerryError('E_BAD_REQUEST', `CONNECT target: ${dest}`));
+      if (typeof dest === 'string')
+        return this.badRequest(new FerryError('E_BAD_REQUEST', `CONNECT target: ${dest}`));
       this.session = this.newSession(dest, 'connect');
     } else {
       const t = parseAbsoluteForm(h.target);
@@ -274,10 +284,12 @@ export class ClientConn implements OriginOwner, ChunkSink {
           c0 === 0x2f || c0 === 0x2a
             ? 'this is a forward proxy: send absolute-form requests (GET http://host/path) or CONNECT host:port'
             : t;
-        const code = t.includes('not fetched') || t.includes('unsupported URI') ? 'E_UNSUPPORTED' : 'E_BAD_REQUEST';
+        const code =
+          t.includes('not fetched') || t.includes('unsupported URI') ? 'E_UNSUPPORTED' : 'E_BAD_REQUEST';
         return this.fail(new FerryError(code, msg));
       }
-      if (h.hostCount > 1) return this.badRequest(new FerryError('E_BAD_REQUEST', 'more than one Host header'));
+      if (h.hostCount > 1)
+        return this.badRequest(new FerryError('E_BAD_REQUEST', 'more than one Host header'));
       this.target = t;
       this.session = this.newSession(t.dest, 'http');
     }
@@ -363,7 +375,13 @@ export class ClientConn implements OriginOwner, ChunkSink {
     this.record = dialedRecord(opened);
     if (this.req!.method === 'CONNECT') return this.startConnectTunnel(opened.socket);
     const d = opened.decision;
-    const oc = new OriginConn(opened.socket, poolKey(d.outbound.name, this.session!.dest), d.outbound, d.guard, this.ctx.timeouts().idleMs);
+    const oc = new OriginConn(
+      opened.socket,
+      poolKey(d.outbound.name, this.session!.dest),
+      d.outbound,
+      d.guard,
+      this.ctx.timeouts().idleMs,
+    );
     this.useOrigin(oc);
   };
 
@@ -467,12 +485,22 @@ export class ClientConn implements OriginOwner, ChunkSink {
       this.flushHead();
       return this.responseDone();
     }
-    this.originFailed(new FerryError('E_UPSTREAM_RESET', 'the destination closed the connection before the response was complete'));
+    this.originFailed(
+      new FerryError(
+        'E_UPSTREAM_RESET',
+        'the destination closed the connection before the response was complete',
+      ),
+    );
   }
 
   onOriginClose(): void {
     if (this.origin === null) return;
-    this.originFailed(new FerryError('E_UPSTREAM_RESET', 'the destination connection failed before the response was complete'));
+    this.originFailed(
+      new FerryError(
+        'E_UPSTREAM_RESET',
+        'the destination connection failed before the response was complete',
+      ),
+    );
   }
 
   onOriginDrain(): void {
@@ -483,7 +511,10 @@ export class ClientConn implements OriginOwner, ChunkSink {
   }
 
   onOriginTimeout(): void {
-    this.abortExchange(new FerryError('E_UPSTREAM_TIMEOUT', 'no data from the destination within timeouts.idle'), false);
+    this.abortExchange(
+      new FerryError('E_UPSTREAM_TIMEOUT', 'no data from the destination within timeouts.idle'),
+      false,
+    );
   }
 
   // =============================================================== the response
@@ -495,7 +526,10 @@ export class ClientConn implements OriginOwner, ChunkSink {
       const max = Math.max(this.ctx.limits().maxHeaderBytes, MIN_RESPONSE_HEAD);
       if (idx < 0 || idx + 4 > max) {
         if (buf.length > max || idx >= 0) {
-          return this.abortExchange(new FerryError('E_UPSTREAM_RESET', `response head from the destination exceeds ${max} bytes`), false);
+          return this.abortExchange(
+            new FerryError('E_UPSTREAM_RESET', `response head from the destination exceeds ${max} bytes`),
+            false,
+          );
         }
         this.resBuf = buf;
         this.resScanFrom = buf.length > 3 ? buf.length - 3 : 0;
@@ -507,7 +541,10 @@ export class ClientConn implements OriginOwner, ChunkSink {
         h = parseResponseHead(buf.toString('latin1', 0, end));
       } catch (err) {
         const msg = err instanceof Error ? err.message : String(err);
-        return this.abortExchange(new FerryError('E_UPSTREAM_RESET', `invalid response from the destination: ${msg}`), false);
+        return this.abortExchange(
+          new FerryError('E_UPSTREAM_RESET', `invalid response from the destination: ${msg}`),
+          false,
+        );
       }
       this.resBuf = null;
       this.resScanFrom = 0;
@@ -515,14 +552,18 @@ export class ClientConn implements OriginOwner, ChunkSink {
       if (h.status >= 100 && h.status < 200 && h.status !== 101) {
         // Interim responses (100 Continue, 103 Early Hints) are forwarded, except to HTTP/1.0
         // clients, which cannot receive them (RFC 9110 §15.2).
-        if (req.minor === 1) this.client.write(clientResponseHead(h, CONN_INTERIM, false, this.ctx.http().via), 'latin1');
+        if (req.minor === 1)
+          this.client.write(clientResponseHead(h, CONN_INTERIM, false, this.ctx.http().via), 'latin1');
         if (end === buf.length) return;
         buf = buf.subarray(end);
         continue;
       }
       if (h.status === 101) {
         if (req.upgrade === null || !req.hasConnectionOption('upgrade')) {
-          return this.abortExchange(new FerryError('E_UPSTREAM_RESET', 'the destination switched protocols without being asked'), false);
+          return this.abortExchange(
+            new FerryError('E_UPSTREAM_RESET', 'the destination switched protocols without being asked'),
+            false,
+          );
         }
         return this.startUpgradeTunnel(h, end < buf.length ? buf.subarray(end) : null);
       }
@@ -537,7 +578,8 @@ export class ClientConn implements OriginOwner, ChunkSink {
     const originKeepAlive =
       h.minor === 1 ? !h.hasConnectionOption('close') : h.hasConnectionOption('keep-alive');
     // Both TE and CL from an origin may be an attack on someone; forward as chunked, never reuse.
-    this.originReusable = originKeepAlive && kind !== BODY_CLOSE && !(h.transferEncoding !== null && h.contentLength >= 0);
+    this.originReusable =
+      originKeepAlive && kind !== BODY_CLOSE && !(h.transferEncoding !== null && h.contentLength >= 0);
     this.dechunk = kind === BODY_CHUNKED && req.minor === 0;
     if (kind === BODY_CLOSE || this.dechunk) this.closeAfter = true;
     if (this.ctx.tracker.draining) this.closeAfter = true;
@@ -625,7 +667,9 @@ export class ClientConn implements OriginOwner, ChunkSink {
       if (end <= start) return;
       ok = c.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
     }
-    if (!ok) this.origin?.pause(); // resumed on the client's 'drain'
+    // Pause the origin only when a real backlog builds up: write() says false past 16 KiB, which a
+    // single 64 KiB read already exceeds, and a pause/resume cycle per read costs throughput.
+    if (!ok && c.writableLength > WRITE_BACKLOG) this.origin?.pause(); // resumed on 'drain'
   }
 
   private flushHead(): void {
@@ -734,9 +778,10 @@ export class ClientConn implements OriginOwner, ChunkSink {
   // =============================================================== failures and closing
 
   /**
-   * The origin connection broke before the response was complete. A request without a body that
-   * failed on a reused connection before any response byte is retried once on a new connection:
-   * the origin may have closed the idle connection just as we sent (RFC 9112 §9.3.1).
+   * The origin connection broke before the response was complete. An idempotent request without
+   * a body that failed on a reused connection before any response byte is retried once on a new
+   * connection: the origin may have closed the idle connection just as we sent (RFC 9112 §9.3.1).
+   * Non-idempotent requests are never retried (RFC 9110 §9.2.2); the client sees the 502.
    */
   private originFailed(err: FerryError): void {
     const oc = this.origin;
@@ -746,6 +791,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
       !this.retried &&
       this.down === 0 &&
       this.req!.bodyKind === BODY_NONE &&
+      isIdempotent(this.req!.method) &&
       this.resState === R_HEAD
     ) {
       this.origin = null;
@@ -793,8 +839,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
   private fail(err: FerryError): void {
     const h = this.req!;
     const keep =
-      !this.closeAfter &&
-      (h.method === 'CONNECT' ? this.pending === null : h.bodyKind === BODY_NONE);
+      !this.closeAfter && (h.method === 'CONNECT' ? this.pending === null : h.bodyKind === BODY_NONE);
     if (!keep) return this.replyAndClose(err);
     this.client.write(errorReply(err, h.minor === 0 ? REPLY_KEEP_10 : REPLY_KEEP, h.method === 'HEAD'));
     this.nextRequest();
@@ -844,6 +889,21 @@ export class ClientConn implements OriginOwner, ChunkSink {
 }
 
 function noop(): void {}
+
+/** Idempotent methods (RFC 9110 §9.2.2). */
+function isIdempotent(method: string): boolean {
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+    case 'OPTIONS':
+    case 'TRACE':
+    case 'PUT':
+    case 'DELETE':
+      return true;
+    default:
+      return false;
+  }
+}
 
 function destroySocket(s: Socket): void {
   s.destroy();

@@ -10,7 +10,8 @@ export function frameRequest(h: Head): void {
     // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
     if (h.minor === 0) throw new FerryError('E_BAD_REQUEST', 'Transfer-Encoding in an HTTP/1.0 request');
     // RFC 9112 §6.1: both present "ought to be handled as an error" — it is the classic smuggling vector.
-    if (h.contentLength >= 0) throw new FerryError('E_BAD_REQUEST', 'both Content-Length and Transfer-Encoding');
+    if (h.contentLength >= 0)
+      throw new FerryError('E_BAD_REQUEST', 'both Content-Length and Transfer-Encoding');
     // RFC 9112 §6.3 rule 4: chunked not final in a request → length unknowable → 400.
     if (!chunkedIsFinal(h.transferEncoding)) {
       throw new FerryError('E_BAD_REQUEST', 'Transfer-Encoding does not end in chunked');

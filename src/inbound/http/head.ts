@@ -127,7 +127,8 @@ function parseFields(s: string, p: number, h: Head): void {
     while (TCHAR[(c = s.charCodeAt(p))] === 1) p++;
     if (p === lineStart) throw bad('invalid header field name');
     // RFC 9112 §5.1: whitespace between name and colon MUST be rejected with 400.
-    if (c !== 0x3a) throw bad(c === SP || c === HTAB ? 'whitespace before colon in header' : 'invalid header field name');
+    if (c !== 0x3a)
+      throw bad(c === SP || c === HTAB ? 'whitespace before colon in header' : 'invalid header field name');
     const name = s.slice(lineStart, p).toLowerCase();
     p++;
     while ((c = s.charCodeAt(p)) === SP || c === HTAB) p++;
@@ -135,7 +136,8 @@ function parseFields(s: string, p: number, h: Head): void {
     let vEnd = p;
     // The head ends in CRLF CRLF, so this loop always meets a CR.
     while ((c = s.charCodeAt(p)) !== CR) {
-      if (FIELD_BYTE[c] !== 1) throw bad(c === LF ? 'bare LF in header' : 'control character in header value');
+      if (FIELD_BYTE[c] !== 1)
+        throw bad(c === LF ? 'bare LF in header' : 'control character in header value');
       p++;
       if (c !== SP && c !== HTAB) vEnd = p;
     }

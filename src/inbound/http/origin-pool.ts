@@ -149,6 +149,7 @@ export class OriginPool {
       if (list.length === 0) this.idle.delete(key);
       this.count--;
       c.setPool(null);
+      c.socket.ref();
       return c;
     }
     return null;
@@ -168,6 +169,8 @@ export class OriginPool {
     c.reused = true;
     c.idleSince = Date.now();
     c.setPool(this);
+    // An idle pooled connection must not keep the process alive on shutdown.
+    c.socket.unref();
     list.push(c);
     this.count++;
     if (this.sweeper === null) {

@@ -2,9 +2,6 @@
 // the audit record for sessions that do not go through openTcp (BIND, UDP ASSOCIATE).
 import type { Socket } from 'node:net';
 import type { FerryError } from '../../core/errors.js';
-import { formatHostPort, type Session } from '../../core/session.js';
-import type { InboundContext } from '../context.js';
-import type { RelayResult } from '../../net/relay.js';
 import { REP_SUCCEEDED, SOCKS4_GRANTED, SOCKS4_REJECTED } from './constants.js';
 import { reply4 } from './wire4.js';
 import { reply5 } from './wire5.js';
@@ -51,29 +48,5 @@ export function refuse(socket: Socket, v: SocksVersion, err: FerryError): void {
   closeWith(socket, failureReply(v, err));
 }
 
-/** The access record openTcp writes for CONNECT, for the commands that manage their own sockets. */
-export function recordSession(
-  ctx: InboundContext,
-  session: Session,
-  outbound: string,
-  started: number,
-  result: Partial<RelayResult>,
-): void {
-  if (ctx.accessLog() !== 'audit') return;
-  ctx.log.info(
-    {
-      session: session.id,
-      inbound: session.inbound,
-      user: session.user,
-      src: formatHostPort(session.source.address, session.source.port),
-      dest: formatHostPort(session.dest.host, session.dest.port),
-      cmd: session.command,
-      outbound,
-      up: result.up ?? 0,
-      down: result.down ?? 0,
-      ms: Date.now() - started,
-      end: result.reason,
-    },
-    'session',
-  );
-}
+// The audit record lives in dispatch.ts, shared with openTcp.
+export { recordSession } from '../dispatch.js';

@@ -15,15 +15,28 @@ export interface RunningInterface {
 
 export type Level = 'silent' | 'error' | 'info' | 'verbose';
 
-export function makeLogger(prefix: string, level: Level, sink: (line: string) => void = (l) => process.stderr.write(l)): LogFn {
+export function makeLogger(
+  prefix: string,
+  level: Level,
+  sink: (line: string) => void = (l) => process.stderr.write(l),
+): LogFn {
   const rank: Record<Level, number> = { silent: 0, error: 1, info: 2, verbose: 3 };
   return (lvl, msg) => {
-    if (rank[lvl] <= rank[level]) sink(`${new Date().toISOString()} ${prefix}: ${lvl.toUpperCase()}: ${msg}\n`);
+    if (rank[lvl] <= rank[level])
+      sink(`${new Date().toISOString()} ${prefix}: ${lvl.toUpperCase()}: ${msg}\n`);
   };
 }
 
-export async function runInterface(name: string, log: LogFn, opts: { listenPort?: number } = {}): Promise<RunningInterface> {
-  const iface = await WgInterface.create({ name, log, ...(opts.listenPort !== undefined ? { listenPort: opts.listenPort } : {}) });
+export async function runInterface(
+  name: string,
+  log: LogFn,
+  opts: { listenPort?: number } = {},
+): Promise<RunningInterface> {
+  const iface = await WgInterface.create({
+    name,
+    log,
+    ...(opts.listenPort !== undefined ? { listenPort: opts.listenPort } : {}),
+  });
   let uapi: UapiServer;
   try {
     uapi = await UapiServer.listen(iface.name, {

@@ -9,11 +9,11 @@
 // does nothing that is not due, and re-arms.
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { Device, type Endpoint, type PeerStatus } from '../device.js';
+import { Device, type Endpoint } from '../device.js';
 import { TunDevice, type TunOptions } from '../../tun/tun-device.js';
 import { DgramBind, type Bind } from './udp-bind.js';
 import { NativeBind } from './native-bind.js';
-import { keysEqual, type UapiDeviceState, type UapiPeerChange, type UapiTarget } from '../uapi/protocol.js';
+import { type UapiDeviceState, type UapiPeerChange, type UapiTarget } from '../uapi/protocol.js';
 
 export type LogFn = (level: 'error' | 'info' | 'verbose', msg: string) => void;
 
@@ -51,7 +51,8 @@ export class WgInterface {
     this.tun = tun;
     this.log = log;
     const onDatagram = (data: Uint8Array, from: Endpoint): void => this.device.receiveDatagram(data, from);
-    this.bind = process.env.FERRY_WG_BIND === 'dgram' ? new DgramBind(onDatagram) : new NativeBind(onDatagram);
+    this.bind =
+      process.env.FERRY_WG_BIND === 'dgram' ? new DgramBind(onDatagram) : new NativeBind(onDatagram);
     this.bind.warn = (m) => log('error', m);
     // After a batch of datagrams: hand the decrypted packets to the TUN and any replies to the
     // socket now, rather than at the end of the loop turn - it keeps round trips short.
@@ -108,7 +109,12 @@ export class WgInterface {
   }
 
   get stats(): InterfaceStats {
-    return { device: this.device.stats, tun: this.tun.stats, udp: this.bind.stats, timerWakeups: this.timerWakeups };
+    return {
+      device: this.device.stats,
+      tun: this.tun.stats,
+      udp: this.bind.stats,
+      timerWakeups: this.timerWakeups,
+    };
   }
 
   // ---- hot path -------------------------------------------------------------------------------
@@ -183,10 +189,6 @@ export class WgInterface {
     this.device.fwmark = mark;
   }
 
-  private peer(pk: Uint8Array): PeerStatus | undefined {
-    return this.device.peerStatus().find((p) => keysEqual(p.publicKey, pk));
-  }
-
   /** The UAPI view of this interface (see src/wireguard/uapi/protocol.ts). */
   uapiTarget(): UapiTarget {
     const d = this.device;
@@ -200,24 +202,16 @@ export class WgInterface {
       setListenPort: (port) => this.setListenPort(port),
       setFwmark: (mark) => this.setFwmark(mark),
       removeAllPeers: () => d.removeAllPeers(),
-      hasPeer: (pk) => this.peer(pk) !== undefined,
+      // sessionState() is a map lookup; peerStatus() would build every peer's status, which makes a
+      // `wg setconf` with many peers quadratic.
+      hasPeer: (pk) => d.sessionState(pk) !== null,
       createPeer: (pk) => d.upsertPeer({ publicKey: pk }),
       removePeer: (pk) => d.removePeer(pk),
-      updatePeer: (pk, change: UapiPeerChange) => {
-        // Restate the peer's whole configuration so the result does not depend on how upsertPeer
-        // treats omitted fields.
-        const cur = this.peer(pk);
-        d.upsertPeer({
-          publicKey: pk,
-          presharedKey: 'presharedKey' in change ? change.presharedKey : (cur?.presharedKey ?? null),
-          endpoint: change.endpoint ?? cur?.endpoint ?? null,
-          persistentKeepalive: change.persistentKeepalive ?? cur?.persistentKeepalive ?? 0,
-          allowedIps: cur?.allowedIps ?? [],
-        });
-      },
+      // upsertPeer leaves fields it is not given unchanged, and sends the first keepalive itself when
+      // persistent keepalive goes from off to on (wireguard-go's pkaOn behaviour).
+      updatePeer: (pk, change: UapiPeerChange) => d.upsertPeer({ publicKey: pk, ...change }),
       clearAllowedIps: (pk) => d.setAllowedIps(pk, []),
       addAllowedIp: (pk, cidr) => d.addAllowedIp(pk, cidr),
-      persistentKeepaliveOf: (pk) => this.peer(pk)?.persistentKeepalive ?? 0,
       peerConfigured: () => afterChange(),
     };
   }

@@ -54,7 +54,8 @@ function recordEquals(a: Uint8Array, b: Uint8Array, bOff: number): boolean {
 
 function endpointOf(rec: Uint8Array, off: number): Endpoint {
   const port = (rec[off + 2]! << 8) | rec[off + 3]!;
-  if (rec[off] === 4) return { address: `${rec[off + 4]}.${rec[off + 5]}.${rec[off + 6]}.${rec[off + 7]}`, port };
+  if (rec[off] === 4)
+    return { address: `${rec[off + 4]}.${rec[off + 5]}.${rec[off + 6]}.${rec[off + 7]}`, port };
   return { address: formatIPv6(rec.subarray(off + 4, off + 20)), port };
 }
 
@@ -103,7 +104,9 @@ export class NativeBind implements Bind {
   }
 
   async bind(port: number): Promise<number> {
-    this.close();
+    // The new sockets are opened before the old ones close, so a port that cannot be had leaves the
+    // interface listening where it was (wireguard-go closes first and is left without a socket).
+    if (port !== 0 && port === this.port) return port;
     let lastErr: unknown;
     for (let attempt = 0; attempt < (port === 0 ? 100 : 1); attempt++) {
       let fd4 = -1;
@@ -119,6 +122,7 @@ export class NativeBind implements Bind {
           if (errno !== ERRNO.EAFNOSUPPORT && errno !== ERRNO.EADDRNOTAVAIL) throw e;
           this.warn('IPv6 UDP unavailable; listening on IPv4 only');
         }
+        this.close();
         this.v4 = this.start(fd4, 4);
         this.v6 = fd6 >= 0 ? this.start(fd6, 6) : null;
         this.port = actual;

@@ -84,7 +84,9 @@ export class DgramBind implements Bind {
    * the error propagates, so that `wg set listen-port` reports EADDRINUSE like wireguard-go.
    */
   async bind(port: number): Promise<number> {
-    this.close();
+    // The new sockets are opened before the old ones close, so a port that cannot be had leaves the
+    // interface listening where it was (wireguard-go closes first and is left without a socket).
+    if (port !== 0 && port === this.port) return port;
     // With port 0 the IPv4 socket picks the number and IPv6 must get the same one; it may be taken
     // for IPv6 alone, so retry a few random ports as wireguard-go does.
     let lastErr: unknown;
@@ -102,6 +104,7 @@ export class DgramBind implements Bind {
           if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw e;
           this.warn(`IPv6 UDP unavailable (${code}); listening on IPv4 only`);
         }
+        this.close();
         this.v4 = v4;
         this.v6 = v6;
         this.port = actual;
@@ -163,7 +166,12 @@ export class DgramBind implements Bind {
   }
 }
 
-function open(type: 'udp4' | 'udp6', port: number, onDatagram: DatagramHandler, stats: BindStats): Promise<dgram.Socket> {
+function open(
+  type: 'udp4' | 'udp6',
+  port: number,
+  onDatagram: DatagramHandler,
+  stats: BindStats,
+): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket({
       type,

@@ -40,7 +40,8 @@ const WG_QUICK_IGNORED = new Set(['dns', 'table', 'preup', 'postup', 'predown', 
 /** Decodes a standard base64 WireGuard key (44 characters, 32 bytes). */
 export function decodeKey(text: string): Uint8Array {
   const t = text.trim();
-  if (!/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(t)) throw new Error('a key is 44 characters of base64 (32 bytes)');
+  if (!/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(t))
+    throw new Error('a key is 44 characters of base64 (32 bytes)');
   return new Uint8Array(Buffer.from(t, 'base64'));
 }
 
@@ -57,7 +58,15 @@ function parseNumberOrOff(v: string, max: number, what: string, line: number): n
 }
 
 export function parseWgConfig(text: string): WgConfig {
-  const cfg: WgConfig = { privateKey: null, listenPort: null, fwmark: null, peers: [], addresses: [], mtu: null, ignored: [] };
+  const cfg: WgConfig = {
+    privateKey: null,
+    listenPort: null,
+    fwmark: null,
+    peers: [],
+    addresses: [],
+    mtu: null,
+    ignored: [],
+  };
   let section: 'none' | 'interface' | 'peer' = 'none';
   let peer: (Partial<WgPeerConfig> & { line: number }) | null = null;
   const closePeer = (): void => {
@@ -142,7 +151,8 @@ export function parseWgConfig(text: string): WgConfig {
           }
           break;
         case 'endpoint':
-          if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(value)) throw new ConfigError(n, `invalid Endpoint '${value}'`);
+          if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(value))
+            throw new ConfigError(n, `invalid Endpoint '${value}'`);
           peer.endpoint = value;
           break;
         case 'persistentkeepalive':

@@ -43,7 +43,11 @@ export async function uapiGet(ifname: string): Promise<UapiDeviceState> {
 export async function uapiSet(ifname: string, lines: string[]): Promise<void> {
   const reply = await exchange(ifname, `set=1\n${lines.map((l) => l + '\n').join('')}\n`);
   const m = /errno=(-?\d+)/.exec(reply);
-  if (!m || m[1] !== '0') throw new UapiError(Number(m?.[1] ?? -5), `interface '${ifname}' rejected the configuration (errno=${m?.[1]})`);
+  if (!m || m[1] !== '0')
+    throw new UapiError(
+      Number(m?.[1] ?? -5),
+      `interface '${ifname}' rejected the configuration (errno=${m?.[1]})`,
+    );
 }
 
 /** Interfaces with a UAPI socket, as `wg show interfaces` lists userspace ones. */

@@ -176,7 +176,7 @@ export function formatIPv6(b: Uint8Array): string {
   for (let i = 0; i < 8; i++) w.push((b[i * 2]! << 8) | b[i * 2 + 1]!);
   let bestAt = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (w[i] !== 0) {
       i++;
       continue;
@@ -330,7 +330,8 @@ export function parseGetReply(text: string): UapiDeviceState {
             break;
           case 'last_handshake_time_nsec':
             nsec = Number(value);
-            peer.lastHandshakeWallMs = Math.floor(peer.lastHandshakeWallMs / 1000) * 1000 + Math.floor(nsec / 1e6);
+            peer.lastHandshakeWallMs =
+              Math.floor(peer.lastHandshakeWallMs / 1000) * 1000 + Math.floor(nsec / 1e6);
             break;
           case 'tx_bytes':
             peer.txBytes = Number(value);
@@ -496,7 +497,8 @@ export class UapiSetOperation {
 }
 
 function requireTrue(key: string, value: string): void {
-  if (value !== 'true') throw new UapiError(UAPI_ERRNO.INVALID, `failed to set ${key}, invalid value: ${value}`);
+  if (value !== 'true')
+    throw new UapiError(UAPI_ERRNO.INVALID, `failed to set ${key}, invalid value: ${value}`);
 }
 
 async function wrapPortError(fn: () => void | Promise<void>, what: string): Promise<void> {
@@ -509,7 +511,10 @@ async function wrapPortError(fn: () => void | Promise<void>, what: string): Prom
 }
 
 /** Applies a whole `set` body (lines joined by '\n'); returns the errno to reply with. */
-export async function applySet(target: UapiTarget, body: string): Promise<{ errno: number; message?: string }> {
+export async function applySet(
+  target: UapiTarget,
+  body: string,
+): Promise<{ errno: number; message?: string }> {
   const op = new UapiSetOperation(target);
   for (const line of body.split('\n')) {
     if (line === '') break;

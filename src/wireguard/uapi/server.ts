@@ -5,7 +5,14 @@
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { chmodSync, lstatSync, mkdirSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import { UapiSetOperation, UapiError, UAPI_ERRNO, serializeGet, type UapiDeviceState, type UapiTarget } from './protocol.js';
+import {
+  UapiSetOperation,
+  UapiError,
+  UAPI_ERRNO,
+  serializeGet,
+  type UapiDeviceState,
+  type UapiTarget,
+} from './protocol.js';
 
 export const DEFAULT_SOCKET_DIR = '/var/run/wireguard';
 

@@ -5,7 +5,16 @@ import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'node:net';
 import { skipReason } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
-import { closedPort, curl, RawClient, startHttpOrigin, startProxy, startRawOrigin, type Origin, type Proxy } from './harness.js';
+import {
+  closedPort,
+  curl,
+  RawClient,
+  startHttpOrigin,
+  startProxy,
+  startRawOrigin,
+  type Origin,
+  type Proxy,
+} from './harness.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -19,7 +28,10 @@ describe('http proxy: authentication', { skip: skipReason({ tools: ['curl'] }) }
     origin = await startHttpOrigin((_req, res) => res.end('authorized'));
     base = `http://127.0.0.1:${origin.port}`;
     proxy = await startProxy({ users: [{ name: 'alice', password: 's3cret-pw' }] });
-    throttled = await startProxy({ users: [{ name: 'alice', password: 's3cret-pw' }], throttle: { maxFailures: 3, windowMs: 60_000 } });
+    throttled = await startProxy({
+      users: [{ name: 'alice', password: 's3cret-pw' }],
+      throttle: { maxFailures: 3, windowMs: 60_000 },
+    });
   });
   after(async () => {
     await proxy?.close();
@@ -56,7 +68,9 @@ describe('http proxy: authentication', { skip: skipReason({ tools: ['curl'] }) }
     try {
       await c.send(`GET ${base}/ HTTP/1.1\r\nHost: x\r\n\r\n`);
       await c.responses(1);
-      await c.send(`GET ${base}/ HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic ${b64('alice:s3cret-pw')}\r\n\r\n`);
+      await c.send(
+        `GET ${base}/ HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic ${b64('alice:s3cret-pw')}\r\n\r\n`,
+      );
       const t = await c.until('the authorized body', (s) => s.endsWith('authorized'));
       assert.match(t, /HTTP\/1\.1 407 [\s\S]*HTTP\/1\.1 200 /);
       assert.equal(c.ended, false);
@@ -79,7 +93,13 @@ describe('http proxy: authentication', { skip: skipReason({ tools: ['curl'] }) }
     await curl(['-x', proxy.url, '--proxy-user', 'alice:leaky-password', `${base}/`]);
     const logs = proxy.logs() + throttled.logs();
     assert.ok(logs.length > 0, 'refusals were logged');
-    for (const secret of ['leaky-password', 's3cret-pw', b64('alice:leaky-password'), b64('alice:s3cret-pw'), 'Basic ']) {
+    for (const secret of [
+      'leaky-password',
+      's3cret-pw',
+      b64('alice:leaky-password'),
+      b64('alice:s3cret-pw'),
+      'Basic ',
+    ]) {
       assert.ok(!logs.includes(secret), `the log contains ${secret}`);
     }
   });
@@ -101,7 +121,14 @@ describe('http proxy: errors and hostile clients', { skip: skipReason({ tools: [
     proxy = await startProxy({
       timeouts: { handshakeMs: 500 },
       limits: { maxHeaderBytes: 4096 },
-      rules: [{ name: 'no-reject-port', ports: [reject.port], action: 'reject', reason: 'port blocked by test rule' }],
+      rules: [
+        {
+          name: 'no-reject-port',
+          ports: [reject.port],
+          action: 'reject',
+          reason: 'port blocked by test rule',
+        },
+      ],
     });
   });
   after(async () => {
@@ -161,9 +188,18 @@ describe('http proxy: errors and hostile clients', { skip: skipReason({ tools: [
   });
 
   for (const [name, req] of [
-    ['Content-Length with Transfer-Encoding', 'POST {base}/ HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
-    ['conflicting Content-Length', 'POST {base}/ HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd'],
-    ['Transfer-Encoding not ending in chunked', 'POST {base}/ HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n'],
+    [
+      'Content-Length with Transfer-Encoding',
+      'POST {base}/ HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ],
+    [
+      'conflicting Content-Length',
+      'POST {base}/ HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd',
+    ],
+    [
+      'Transfer-Encoding not ending in chunked',
+      'POST {base}/ HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n',
+    ],
     ['a bare-LF head', 'GET {base}/ HTTP/1.1\nHost: x\n\n'],
     ['obs-fold', 'GET {base}/ HTTP/1.1\r\nX-A: 1\r\n 2\r\n\r\n'],
   ] as const) {
@@ -264,6 +300,28 @@ describe('http proxy: errors and hostile clients', { skip: skipReason({ tools: [
     }
   });
 
+  it('never retries a non-idempotent request on a dead pooled connection (RFC 9110 §9.2.2)', async () => {
+    const flaky = await startRawOrigin((s: Socket) => {
+      let served = 0;
+      s.on('error', () => {});
+      s.on('data', (d: Buffer) => {
+        if (!d.includes('\r\n\r\n')) return;
+        if (served++ === 0) s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello');
+        else s.destroy();
+      });
+    });
+    try {
+      const url = `http://127.0.0.1:${flaky.port}/`;
+      assert.equal((await curl(['-x', proxy.url, url])).stdout, 'hello');
+      await waitFor('the origin connection to be pooled', () => proxy.handler.pooledConnections > 0);
+      const out = await status(['-X', 'POST', url]);
+      assert.match(out, /^HTTP\/1\.1 502 /);
+      assert.equal(flaky.connections(), 1, 'no second connection was opened for a retry');
+    } finally {
+      await flaky.close();
+    }
+  });
+
   it('closes origin and client connections when the client disconnects mid-response', async () => {
     let originSock: Socket | null = null;
     const slow = await startRawOrigin((s: Socket) => {
@@ -276,7 +334,10 @@ describe('http proxy: errors and hostile clients', { skip: skipReason({ tools: [
       await c.send(`GET http://127.0.0.1:${slow.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`);
       await c.until('the partial body', (t) => t.endsWith('partial'));
       c.destroy();
-      await waitFor('the origin connection to be closed', () => originSock !== null && (originSock as Socket).destroyed);
+      await waitFor(
+        'the origin connection to be closed',
+        () => originSock !== null && (originSock as Socket).destroyed,
+      );
     } finally {
       await slow.close();
     }

@@ -8,7 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { skipReason } from '../../helpers/prereq.js';
-import { curl, RawClient, startHttpOrigin, startProxy, startRawOrigin, type Origin, type Proxy } from './harness.js';
+import {
+  curl,
+  RawClient,
+  startHttpOrigin,
+  startProxy,
+  startRawOrigin,
+  type Origin,
+  type Proxy,
+} from './harness.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const BIG = randomBytes(24 * 1024 * 1024 + 123);
@@ -51,11 +59,20 @@ describe('http proxy: absolute-form forwarding', { skip: skipReason({ tools: ['c
           }
           res.setHeader('Content-Type', 'application/json');
           res.end(
-            JSON.stringify({ method: req.method, url, raw: req.rawHeaders, len: body.length, sha: sha(body), httpVersion: req.httpVersion }),
+            JSON.stringify({
+              method: req.method,
+              url,
+              raw: req.rawHeaders,
+              len: body.length,
+              sha: sha(body),
+              httpVersion: req.httpVersion,
+            }),
           );
         });
       },
-      { setup: (s) => s.on('checkContinue', (req, res) => (res.writeContinue(), s.emit('request', req, res))) },
+      {
+        setup: (s) => s.on('checkContinue', (req, res) => (res.writeContinue(), s.emit('request', req, res))),
+      },
     );
     // Raw origin: close-delimited bodies and exact framing the node:http origin would not produce.
     raw = await startRawOrigin((s) => {
@@ -70,7 +87,9 @@ describe('http proxy: absolute-form forwarding', { skip: skipReason({ tools: ['c
         } else if (path === '/304') {
           s.write('HTTP/1.1 304 Not Modified\r\nContent-Length: 500\r\nETag: "x"\r\n\r\n');
         } else if (path === '/chunked-trailer') {
-          s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n4\r\nabcd\r\n3;e=1\r\nefg\r\n0\r\nX-T: 1\r\n\r\n');
+          s.write(
+            'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n4\r\nabcd\r\n3;e=1\r\nefg\r\n0\r\nX-T: 1\r\n\r\n',
+          );
         } else {
           s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
         }
@@ -92,7 +111,14 @@ describe('http proxy: absolute-form forwarding', { skip: skipReason({ tools: ['c
   const echo = async (args: string[]) => {
     const r = await curl(['-x', proxy.url, ...args]);
     assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout) as { method: string; url: string; raw: string[]; len: number; sha: string; httpVersion: string };
+    return JSON.parse(r.stdout) as {
+      method: string;
+      url: string;
+      raw: string[];
+      len: number;
+      sha: string;
+      httpVersion: string;
+    };
   };
   const headerNames = (raw: string[]) => raw.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
 
@@ -140,10 +166,31 @@ describe('http proxy: absolute-form forwarding', { skip: skipReason({ tools: ['c
 
   it('keeps both sides alive: several URLs in one curl use one client and one origin connection', async () => {
     const before = origin.connections();
-    const r = await curl(['-x', proxy.url, '-w', '%{http_code}:%{num_connects}\n', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', `${base}/1`, `${base}/2`, `${base}/3`]);
+    const r = await curl([
+      '-x',
+      proxy.url,
+      '-w',
+      '%{http_code}:%{num_connects}\n',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+      `${base}/1`,
+      `${base}/2`,
+      `${base}/3`,
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n'), ['200:1', '200:0', '200:0'], 'curl reused its proxy connection');
-    assert.ok(origin.connections() - before <= 1, `origin saw ${origin.connections() - before} new connections`);
+    assert.deepEqual(
+      r.stdout.trim().split('\n'),
+      ['200:1', '200:0', '200:0'],
+      'curl reused its proxy connection',
+    );
+    assert.ok(
+      origin.connections() - before <= 1,
+      `origin saw ${origin.connections() - before} new connections`,
+    );
     // ... and the pooled origin connection serves the next client too.
     const again = origin.connections();
     await echo([`${base}/4`]);
@@ -168,17 +215,35 @@ describe('http proxy: absolute-form forwarding', { skip: skipReason({ tools: ['c
   it('strips hop-by-hop headers and adds no Via / X-Forwarded-For by default', async () => {
     const e = await echo([
       `${base}/h`,
-      '-H', 'Connection: X-Hop-One, x-hop-two',
-      '-H', 'X-Hop-One: 1',
-      '-H', 'X-Hop-Two: 2',
-      '-H', 'Keep-Alive: timeout=5',
-      '-H', 'TE: trailers',
-      '-H', 'Proxy-Connection: keep-alive',
-      '-H', 'Proxy-Authorization: Basic dXNlcjpwYXNz',
-      '-H', 'X-End-To-End: kept',
+      '-H',
+      'Connection: X-Hop-One, x-hop-two',
+      '-H',
+      'X-Hop-One: 1',
+      '-H',
+      'X-Hop-Two: 2',
+      '-H',
+      'Keep-Alive: timeout=5',
+      '-H',
+      'TE: trailers',
+      '-H',
+      'Proxy-Connection: keep-alive',
+      '-H',
+      'Proxy-Authorization: Basic dXNlcjpwYXNz',
+      '-H',
+      'X-End-To-End: kept',
     ]);
     const names = headerNames(e.raw);
-    for (const gone of ['connection', 'x-hop-one', 'x-hop-two', 'keep-alive', 'te', 'proxy-connection', 'proxy-authorization', 'via', 'x-forwarded-for']) {
+    for (const gone of [
+      'connection',
+      'x-hop-one',
+      'x-hop-two',
+      'keep-alive',
+      'te',
+      'proxy-connection',
+      'proxy-authorization',
+      'via',
+      'x-forwarded-for',
+    ]) {
       assert.ok(!names.includes(gone), `${gone} reached the origin: ${names.join(', ')}`);
     }
     assert.ok(names.includes('x-end-to-end'));
@@ -196,7 +261,7 @@ describe('http proxy: absolute-form forwarding', { skip: skipReason({ tools: ['c
       const r = await curl(['-x', proxy.url, '-i', `${base}/v`, '-H', 'X-Forwarded-For: 192.0.2.7']);
       assert.equal(r.code, 0, r.stderr);
       const [head, body] = r.stdout.split('\r\n\r\n');
-      assert.match(head!, /\r\nVia: 1\.1 ferry(\r\n|$)/, "Via on the response");
+      assert.match(head!, /\r\nVia: 1\.1 ferry(\r\n|$)/, 'Via on the response');
       const e = JSON.parse(body!) as { raw: string[] };
       const get = (n: string) => e.raw[e.raw.findIndex((x) => x.toLowerCase() === n) + 1];
       assert.equal(get('via'), '1.1 ferry');
@@ -219,7 +284,11 @@ describe('http proxy: absolute-form forwarding', { skip: skipReason({ tools: ['c
       const text = await c.responses(4);
       const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
       assert.deepEqual(statuses, ['200', '204', '304', '200']);
-      assert.match(text, /Content-Length: 1000\r\n/, 'HEAD keeps the Content-Length of the body it would have');
+      assert.match(
+        text,
+        /Content-Length: 1000\r\n/,
+        'HEAD keeps the Content-Length of the body it would have',
+      );
       await c.until('the last body', (t) => t.endsWith('\r\n\r\nok'));
       assert.ok(!text.includes('aaaa'), 'no body bytes after HEAD');
     } finally {
@@ -268,7 +337,18 @@ describe('http proxy: absolute-form forwarding', { skip: skipReason({ tools: ['c
 
   it('passes 100 Continue through (curl would otherwise wait 10 s and time out)', async () => {
     const r = await curl(
-      ['-x', proxy.url, '-v', '--expect100-timeout', '10', '-H', 'Expect: 100-continue', '--data-binary', 'x'.repeat(5000), `${base}/c`],
+      [
+        '-x',
+        proxy.url,
+        '-v',
+        '--expect100-timeout',
+        '10',
+        '-H',
+        'Expect: 100-continue',
+        '--data-binary',
+        'x'.repeat(5000),
+        `${base}/c`,
+      ],
       8000,
     );
     assert.equal(r.code, 0, r.stderr);
@@ -279,9 +359,14 @@ describe('http proxy: absolute-form forwarding', { skip: skipReason({ tools: ['c
   it('answers pipelined requests in order', async () => {
     const c = new RawClient(proxy.port);
     try {
-      await c.send(`GET ${base}/p1 HTTP/1.1\r\nHost: x\r\n\r\nGET ${base}/p2 HTTP/1.1\r\nHost: x\r\n\r\nPOST ${base}/p3 HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi`);
+      await c.send(
+        `GET ${base}/p1 HTTP/1.1\r\nHost: x\r\n\r\nGET ${base}/p2 HTTP/1.1\r\nHost: x\r\n\r\nPOST ${base}/p3 HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi`,
+      );
       const text = await c.until('three bodies', (t) => (t.match(/"url":/g) ?? []).length === 3);
-      assert.deepEqual([...text.matchAll(/"url":"([^"]+)"/g)].map((m) => m[1]), ['/p1', '/p2', '/p3']);
+      assert.deepEqual(
+        [...text.matchAll(/"url":"([^"]+)"/g)].map((m) => m[1]),
+        ['/p1', '/p2', '/p3'],
+      );
     } finally {
       c.destroy();
     }
@@ -301,6 +386,37 @@ describe('http proxy: absolute-form forwarding', { skip: skipReason({ tools: ['c
       assert.equal(r.stdout, `v6 [::1]:${o6.port}`);
     } finally {
       await o6.close();
+    }
+  });
+});
+
+describe('http proxy: behind a sniffer (mixed inbound)', { skip: skipReason({ tools: ['curl'] }) }, () => {
+  it('serves a request whose first bytes were already read and whose socket was paused', async () => {
+    const { createMixedHandler } = await import('../../../src/inbound/mixed.js');
+    const { createServer } = await import('node:net');
+    const origin = await startHttpOrigin((req, res) => res.end(`sniffed ${req.url}`));
+    const proxy = await startProxy();
+    const socks = { handle: (s: import('node:net').Socket) => s.destroy() };
+    const mixed = createMixedHandler(proxy.ctx, proxy.handler, socks);
+    const server = createServer((s) => mixed.handle(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as import('node:net').AddressInfo).port;
+      const url = `http://127.0.0.1:${origin.port}`;
+      const r = await curl([
+        '-x',
+        `http://127.0.0.1:${port}`,
+        `${url}/one`,
+        `${url}/two`,
+        '-w',
+        ' %{num_connects}\n',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'sniffed /one 1\nsniffed /two 0\n');
+    } finally {
+      server.close();
+      await proxy.close();
+      await origin.close();
     }
   });
 });

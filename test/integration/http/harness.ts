@@ -2,8 +2,19 @@
 // 127.0.0.1, plus small origins, a self-signed certificate and curl helpers for the http suites.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { connect as connectTcp, createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
+import {
+  connect as connectTcp,
+  createServer as createNetServer,
+  type AddressInfo,
+  type Server,
+  type Socket,
+} from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -11,7 +22,13 @@ import { createServer as createTlsServer } from 'node:tls';
 import pino from 'pino';
 import { Authenticator, MapUserSource } from '../../../src/auth/authenticator.js';
 import { hashPassword } from '../../../src/auth/password-hash.js';
-import type { AccessLogMode, HttpOptions, InboundContext, Limits, Timeouts } from '../../../src/inbound/context.js';
+import type {
+  AccessLogMode,
+  HttpOptions,
+  InboundContext,
+  Limits,
+  Timeouts,
+} from '../../../src/inbound/context.js';
 import { createHttpHandler, type HttpHandler } from '../../../src/inbound/http/index.js';
 import { ConnTracker } from '../../../src/inbound/tracker.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -60,12 +77,20 @@ export async function startProxy(o: ProxyOptions = {}): Promise<Proxy> {
   if (o.users) {
     // Cheap scrypt parameters: the tests check the protocol, not the hash cost.
     const recs = await Promise.all(
-      o.users.map(async (u) => ({ name: u.name, passwordHash: await hashPassword(u.password, { logN: 10, r: 8, p: 1 }) })),
+      o.users.map(async (u) => ({
+        name: u.name,
+        passwordHash: await hashPassword(u.password, { logN: 10, r: 8, p: 1 }),
+      })),
     );
     auth = new Authenticator(new MapUserSource(recs), o.throttle);
   }
   const timeouts: Timeouts = { handshakeMs: 10_000, connectMs: 5_000, idleMs: 30_000, ...o.timeouts };
-  const limits: Limits = { maxHeaderBytes: 65536, maxConnections: 1000, maxConnectionsPerUser: 1000, ...o.limits };
+  const limits: Limits = {
+    maxHeaderBytes: 65536,
+    maxConnections: 1000,
+    maxConnectionsPerUser: 1000,
+    ...o.limits,
+  };
   const http: HttpOptions = { via: false, xForwardedFor: false, ...o.http };
   const ctx: InboundContext = {
     name: 'h',
@@ -173,9 +198,23 @@ export function makeCert(): TempCert {
   execFileSync(
     'openssl',
     [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost',
-      '-days', '2', '-keyout', keyFile, '-out', certFile,
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost',
+      '-days',
+      '2',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
     ],
     { stdio: 'ignore' },
   );
@@ -252,7 +291,10 @@ export class RawClient {
   }
 
   async waitEnded(timeoutMs = 5000): Promise<void> {
-    await waitFor('the proxy to close the connection', () => this.ended || this.closed, { timeoutMs, intervalMs: 5 });
+    await waitFor('the proxy to close the connection', () => this.ended || this.closed, {
+      timeoutMs,
+      intervalMs: 5,
+    });
   }
 
   destroy(): void {

@@ -36,7 +36,11 @@ export function genkey(): { priv: string; pub: string } {
  * Runs a command to completion without blocking the event loop. Unlike helpers/proc.ts runAsync, it
  * gives the child no stdin pipe, so a command that exits at once cannot fail us with EPIPE.
  */
-export function runAsync(cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runAsync(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -85,7 +89,14 @@ export async function startImpl(ns: Netns, impl: Impl, name: string, env: string
   const cmd =
     impl === 'ferry'
       ? ['env', ...env, 'node', FERRY_WG, '-f', name]
-      : ['env', 'WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1', 'LOG_LEVEL=error', 'wireguard-go', '-f', name];
+      : [
+          'env',
+          'WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1',
+          'LOG_LEVEL=error',
+          'wireguard-go',
+          '-f',
+          name,
+        ];
   const proc = start('ip', ns.wrap(cmd));
   await waitFor(
     `${impl} to create /var/run/wireguard/${name}.sock`,
@@ -128,7 +139,10 @@ export class Pair {
     });
     const a0 = mk(nsA, implA, 1);
     const b0 = mk(nsB, implB, 2);
-    const [pa, pb] = await Promise.all([startImpl(nsA, implA, a0.ifname, envA), startImpl(nsB, implB, b0.ifname)]);
+    const [pa, pb] = await Promise.all([
+      startImpl(nsA, implA, a0.ifname, envA),
+      startImpl(nsB, implB, b0.ifname),
+    ]);
     const pair = new Pair({ ...a0, proc: pa }, { ...b0, proc: pb });
     for (const n of [pair.a, pair.b]) {
       n.ns.ip(['addr', 'add', `${n.inner4}/24`, 'dev', n.ifname]);
@@ -147,8 +161,19 @@ export class Pair {
       const keyFile = this.scratch.file(`${self.ifname}.key`, self.key.priv + '\n');
       const ep = opts.v6Outer ? `[${other.outer6}]:${other.port}` : `${other.outer4}:${other.port}`;
       self.ns.exec([
-        'wg', 'set', self.ifname, 'private-key', keyFile, 'listen-port', String(self.port),
-        'peer', other.key.pub, 'endpoint', ep, 'allowed-ips', `${other.inner4}/32,${other.inner6}/128`,
+        'wg',
+        'set',
+        self.ifname,
+        'private-key',
+        keyFile,
+        'listen-port',
+        String(self.port),
+        'peer',
+        other.key.pub,
+        'endpoint',
+        ep,
+        'allowed-ips',
+        `${other.inner4}/32,${other.inner6}/128`,
         ...(opts.keepalive ? ['persistent-keepalive', String(opts.keepalive)] : []),
       ]);
     }
@@ -163,16 +188,27 @@ export class Pair {
 }
 
 /** ping from `from` to `to` (v4 or v6 literal); resolves true when at least one reply came back. */
-export async function ping(from: Netns, to: string, opts: { count?: number; timeoutS?: number } = {}): Promise<boolean> {
-  const r = await runAsync('ip', from.wrap(['ping', '-c', String(opts.count ?? 1), '-W', String(opts.timeoutS ?? 2), '-i', '0.2', to]), {
-    timeoutMs: 20_000,
-  });
+export async function ping(
+  from: Netns,
+  to: string,
+  opts: { count?: number; timeoutS?: number } = {},
+): Promise<boolean> {
+  const r = await runAsync(
+    'ip',
+    from.wrap(['ping', '-c', String(opts.count ?? 1), '-W', String(opts.timeoutS ?? 2), '-i', '0.2', to]),
+    {
+      timeoutMs: 20_000,
+    },
+  );
   return r.code === 0;
 }
 
 /** Retries a ping until the first handshake completed (the first packet may be queued behind it). */
 export async function pingUntil(from: Netns, to: string, timeoutMs = 10_000): Promise<void> {
-  await waitFor(`ping ${to} from ${from.name}`, () => ping(from, to, { timeoutS: 1 }), { timeoutMs, intervalMs: 100 });
+  await waitFor(`ping ${to} from ${from.name}`, () => ping(from, to, { timeoutS: 1 }), {
+    timeoutMs,
+    intervalMs: 100,
+  });
 }
 
 export interface IperfResult {
@@ -195,7 +231,12 @@ export async function iperf(
   try {
     await waitFor('iperf3 server', async () => {
       const r = await runAsync('ip', server.wrap(['ss', '-Hltn', `sport = :${port}`]));
-      return r.stdout.includes(port) || (opts.udp && r.code === 0 && (await runAsync('ip', server.wrap(['ss', '-Hlun']))).stdout.includes(port));
+      return (
+        r.stdout.includes(port) ||
+        (opts.udp &&
+          r.code === 0 &&
+          (await runAsync('ip', server.wrap(['ss', '-Hlun']))).stdout.includes(port))
+      );
     });
     const args = ['iperf3', '-c', addr, '-p', port, '-t', String(opts.seconds ?? 2), '-J'];
     if (opts.udp) args.push('-u', '-b', opts.rate ?? '20M');
@@ -203,7 +244,10 @@ export async function iperf(
     const r = await runAsync('ip', client.wrap(args), { timeoutMs: 60_000 });
     const j = JSON.parse(r.stdout) as {
       error?: string;
-      end: { sum_received?: { bits_per_second: number }; sum?: { bits_per_second: number; lost_percent: number } };
+      end: {
+        sum_received?: { bits_per_second: number };
+        sum?: { bits_per_second: number; lost_percent: number };
+      };
     };
     if (j.error) throw new Error(`iperf3: ${j.error}`);
     if (opts.udp) return { mbps: j.end.sum!.bits_per_second / 1e6, lostPercent: j.end.sum!.lost_percent };
@@ -219,7 +263,9 @@ export function wgShow(n: Node, field: string): string {
 }
 
 /** Sends SIGUSR1 to a foreground ferry-wg and parses the stats line it writes to stderr. */
-export async function ferryStats(n: Node): Promise<{ device: Record<string, number>; udp: Record<string, number> }> {
+export async function ferryStats(
+  n: Node,
+): Promise<{ device: Record<string, number>; udp: Record<string, number> }> {
   const before = n.proc.output().length;
   // The Proc is `ip netns exec ... env ... node`; ip and env exec in place, so the pid is node's.
   process.kill(n.proc.child.pid!, 'SIGUSR1');

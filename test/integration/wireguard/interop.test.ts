@@ -8,7 +8,18 @@ import assert from 'node:assert/strict';
 import { skipReason, requirePrereqs } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
 import { Netns, veth } from '../../helpers/netns.js';
-import { Pair, WG_NEEDS, iperf, ping, pingUntil, wgShow, startImpl, ifname, genkey, type Impl } from './harness.js';
+import {
+  Pair,
+  WG_NEEDS,
+  iperf,
+  ping,
+  pingUntil,
+  wgShow,
+  startImpl,
+  ifname,
+  genkey,
+  type Impl,
+} from './harness.js';
 
 const skip = skipReason(WG_NEEDS);
 
@@ -22,86 +33,130 @@ const combos: { a: Impl; b: Impl; v6Outer: boolean; dgram?: boolean }[] = [
 
 let subnet = 10;
 for (const { a, b, v6Outer, dgram } of combos) {
-  describe(`${a}${dgram ? ' (dgram bind)' : ''} (initiator) <-> ${b} over IPv${v6Outer ? 6 : 4}`, { skip }, () => {
-    let pair: Pair | undefined;
-    const cleanups: (() => Promise<void>)[] = [];
-    const sn = subnet++;
-    before(async () => {
-      requirePrereqs(undefined, WG_NEEDS);
-      pair = await Pair.create(a, b, sn, dgram ? ['FERRY_WG_BIND=dgram'] : []);
-      pair.configure({ v6Outer });
-    });
-    after(async () => {
-      for (const c of cleanups.reverse()) await c();
-      await pair?.destroy();
-    });
+  describe(
+    `${a}${dgram ? ' (dgram bind)' : ''} (initiator) <-> ${b} over IPv${v6Outer ? 6 : 4}`,
+    { skip },
+    () => {
+      let pair: Pair | undefined;
+      const cleanups: (() => Promise<void>)[] = [];
+      const sn = subnet++;
+      before(async () => {
+        requirePrereqs(undefined, WG_NEEDS);
+        pair = await Pair.create(a, b, sn, dgram ? ['FERRY_WG_BIND=dgram'] : []);
+        pair.configure({ v6Outer });
+      });
+      after(async () => {
+        for (const c of cleanups.reverse()) await c();
+        await pair?.destroy();
+      });
 
-    it('completes a handshake and carries ICMP over IPv4 and IPv6 both ways', async () => {
-      const p = pair!;
-      await pingUntil(p.a.ns, p.b.inner4);
-      assert.ok(await ping(p.b.ns, p.a.inner4, { count: 3 }), 'IPv4 ping b -> a');
-      assert.ok(await ping(p.a.ns, p.b.inner6, { count: 3 }), 'IPv6 ping a -> b');
-      assert.ok(await ping(p.b.ns, p.a.inner6, { count: 3 }), 'IPv6 ping b -> a');
-      // Both sides saw the handshake, and the endpoint each learned is the other's outer address.
-      assert.notEqual(wgShow(p.a, 'latest-handshakes').split(/\s+/)[1], '0');
-      const expect = v6Outer ? `[${p.a.outer6}]:${p.a.port}` : `${p.a.outer4}:${p.a.port}`;
-      assert.equal(wgShow(p.b, 'endpoints').split(/\s+/)[1], expect);
-    });
+      it('completes a handshake and carries ICMP over IPv4 and IPv6 both ways', async () => {
+        const p = pair!;
+        await pingUntil(p.a.ns, p.b.inner4);
+        assert.ok(await ping(p.b.ns, p.a.inner4, { count: 3 }), 'IPv4 ping b -> a');
+        assert.ok(await ping(p.a.ns, p.b.inner6, { count: 3 }), 'IPv6 ping a -> b');
+        assert.ok(await ping(p.b.ns, p.a.inner6, { count: 3 }), 'IPv6 ping b -> a');
+        // Both sides saw the handshake, and the endpoint each learned is the other's outer address.
+        assert.notEqual(wgShow(p.a, 'latest-handshakes').split(/\s+/)[1], '0');
+        const expect = v6Outer ? `[${p.a.outer6}]:${p.a.port}` : `${p.a.outer4}:${p.a.port}`;
+        assert.equal(wgShow(p.b, 'endpoints').split(/\s+/)[1], expect);
+      });
 
-    it('carries a TCP stream (iperf3, 2 s)', async () => {
-      const p = pair!;
-      const r = await iperf(p.b.ns, p.a.ns, p.b.inner4, { seconds: 2 });
-      assert.ok(r.mbps > 1, `TCP throughput ${r.mbps.toFixed(1)} Mbit/s`);
-      const transfer = wgShow(p.a, 'transfer').split(/\s+/);
-      assert.ok(Number(transfer[2]) > 1_000_000, `tx bytes counted: ${transfer.join(' ')}`);
-    });
+      it('carries a TCP stream (iperf3, 2 s)', async () => {
+        const p = pair!;
+        const r = await iperf(p.b.ns, p.a.ns, p.b.inner4, { seconds: 2 });
+        assert.ok(r.mbps > 1, `TCP throughput ${r.mbps.toFixed(1)} Mbit/s`);
+        const transfer = wgShow(p.a, 'transfer').split(/\s+/);
+        assert.ok(Number(transfer[2]) > 1_000_000, `tx bytes counted: ${transfer.join(' ')}`);
+      });
 
-    it('carries UDP both ways over IPv6 inside the tunnel', async () => {
-      const p = pair!;
-      const up = await iperf(p.b.ns, p.a.ns, p.b.inner6, { udp: true, seconds: 1, rate: '10M' });
-      const down = await iperf(p.b.ns, p.a.ns, p.b.inner6, { udp: true, seconds: 1, rate: '10M', reverse: true });
-      for (const [dir, r] of [['a->b', up], ['b->a', down]] as const) {
-        assert.ok(r.mbps > 5 && (r.lostPercent ?? 100) < 10, `UDP ${dir}: ${r.mbps.toFixed(1)} Mbit/s, ${r.lostPercent}% lost`);
-      }
-    });
+      it('carries UDP both ways over IPv6 inside the tunnel', async () => {
+        const p = pair!;
+        const up = await iperf(p.b.ns, p.a.ns, p.b.inner6, { udp: true, seconds: 1, rate: '10M' });
+        const down = await iperf(p.b.ns, p.a.ns, p.b.inner6, {
+          udp: true,
+          seconds: 1,
+          rate: '10M',
+          reverse: true,
+        });
+        for (const [dir, r] of [
+          ['a->b', up],
+          ['b->a', down],
+        ] as const) {
+          assert.ok(
+            r.mbps > 5 && (r.lostPercent ?? 100) < 10,
+            `UDP ${dir}: ${r.mbps.toFixed(1)} Mbit/s, ${r.lostPercent}% lost`,
+          );
+        }
+      });
 
-    // The roamer is always Ferry: wireguard-go 0.0.20220316 keeps sending from its cached source
-    // address after that address is deleted, so it cannot roam this way itself.
-    if (b === 'ferry' && !dgram) it('follows b to a new outer address (roaming)', async () => {
-      const p = pair!;
-      await pingUntil(p.b.ns, p.a.inner4);
-      const old = v6Outer ? p.b.outer6 : p.b.outer4;
-      const vethB = p.b.ns.exec(['ip', '-o', 'addr', 'show', 'to', old]).split(/\s+/)[1]!;
-      const moved = v6Outer ? `fd77:${sn}::3` : `10.77.${sn}.3`;
-      // Delete first: removing a primary IPv4 address also removes the secondaries of its subnet.
-      p.b.ns.ip(['addr', 'del', `${old}/${v6Outer ? 64 : 24}`, 'dev', vethB]);
-      p.b.ns.ip(['addr', 'add', `${moved}/${v6Outer ? 64 : 24}`, 'dev', vethB, ...(v6Outer ? ['nodad'] : [])]);
-      // b's next authenticated packet comes from the new address; a must answer there.
-      await pingUntil(p.b.ns, p.a.inner4);
-      const expect = v6Outer ? `[${moved}]:${p.b.port}` : `${moved}:${p.b.port}`;
-      assert.equal(wgShow(p.a, 'endpoints').split(/\s+/)[1], expect);
-      assert.ok(await ping(p.a.ns, p.b.inner6, { count: 2 }), 'a reaches b at its new address');
-    });
+      // The roamer is always Ferry: wireguard-go 0.0.20220316 keeps sending from its cached source
+      // address after that address is deleted, so it cannot roam this way itself.
+      if (b === 'ferry' && !dgram)
+        it('follows b to a new outer address (roaming)', async () => {
+          const p = pair!;
+          await pingUntil(p.b.ns, p.a.inner4);
+          const old = v6Outer ? p.b.outer6 : p.b.outer4;
+          const vethB = p.b.ns.exec(['ip', '-o', 'addr', 'show', 'to', old]).split(/\s+/)[1]!;
+          const moved = v6Outer ? `fd77:${sn}::3` : `10.77.${sn}.3`;
+          // Delete first: removing a primary IPv4 address also removes the secondaries of its subnet.
+          p.b.ns.ip(['addr', 'del', `${old}/${v6Outer ? 64 : 24}`, 'dev', vethB]);
+          p.b.ns.ip([
+            'addr',
+            'add',
+            `${moved}/${v6Outer ? 64 : 24}`,
+            'dev',
+            vethB,
+            ...(v6Outer ? ['nodad'] : []),
+          ]);
+          // b's next authenticated packet comes from the new address; a must answer there.
+          await pingUntil(p.b.ns, p.a.inner4);
+          const expect = v6Outer ? `[${moved}]:${p.b.port}` : `${moved}:${p.b.port}`;
+          assert.equal(wgShow(p.a, 'endpoints').split(/\s+/)[1], expect);
+          assert.ok(await ping(p.a.ns, p.b.inner6, { count: 2 }), 'a reaches b at its new address');
+        });
 
-    if (a === 'ferry' && !dgram) it('refuses a peer whose key a does not know', async () => {
-      const p = pair!;
-      // A third host, c, knows a's public key and endpoint, but a has never heard of c's key.
-      const ns = new Netns('c');
-      const name = ifname('g');
-      cleanups.push(async () => ns.destroy());
-      veth(p.a.ns, `10.77.${sn + 50}.1/24`, ns, `10.77.${sn + 50}.2/24`);
-      const proc = await startImpl(ns, 'wggo', name);
-      cleanups.push(() => proc.kill());
-      const key = genkey();
-      const keyFile = p.scratch.file('c.key', key.priv + '\n');
-      ns.exec(['wg', 'set', name, 'private-key', keyFile, 'peer', p.a.key.pub, 'endpoint', `10.77.${sn + 50}.1:${p.a.port}`, 'allowed-ips', `10.78.${sn}.0/24`]);
-      ns.ip(['addr', 'add', `10.78.${sn}.9/24`, 'dev', name]);
-      ns.ip(['link', 'set', name, 'up']);
-      assert.equal(await ping(ns, p.a.inner4, { count: 2, timeoutS: 1 }), false, 'an unknown key must not get through');
-      assert.equal(ns.exec(['wg', 'show', name, 'latest-handshakes']).trim().split(/\s+/)[1], '0');
-      assert.equal(p.a.ns.exec(['wg', 'show', p.a.ifname, 'peers']).trim(), p.b.key.pub, 'c was not added');
-      // a is unaffected.
-      await waitFor('a <-> b still up', () => ping(p.b.ns, p.a.inner4));
-    });
-  });
+      if (a === 'ferry' && !dgram)
+        it('refuses a peer whose key a does not know', async () => {
+          const p = pair!;
+          // A third host, c, knows a's public key and endpoint, but a has never heard of c's key.
+          const ns = new Netns('c');
+          const name = ifname('g');
+          cleanups.push(async () => ns.destroy());
+          veth(p.a.ns, `10.77.${sn + 50}.1/24`, ns, `10.77.${sn + 50}.2/24`);
+          const proc = await startImpl(ns, 'wggo', name);
+          cleanups.push(() => proc.kill());
+          const key = genkey();
+          const keyFile = p.scratch.file('c.key', key.priv + '\n');
+          ns.exec([
+            'wg',
+            'set',
+            name,
+            'private-key',
+            keyFile,
+            'peer',
+            p.a.key.pub,
+            'endpoint',
+            `10.77.${sn + 50}.1:${p.a.port}`,
+            'allowed-ips',
+            `10.78.${sn}.0/24`,
+          ]);
+          ns.ip(['addr', 'add', `10.78.${sn}.9/24`, 'dev', name]);
+          ns.ip(['link', 'set', name, 'up']);
+          assert.equal(
+            await ping(ns, p.a.inner4, { count: 2, timeoutS: 1 }),
+            false,
+            'an unknown key must not get through',
+          );
+          assert.equal(ns.exec(['wg', 'show', name, 'latest-handshakes']).trim().split(/\s+/)[1], '0');
+          assert.equal(
+            p.a.ns.exec(['wg', 'show', p.a.ifname, 'peers']).trim(),
+            p.b.key.pub,
+            'c was not added',
+          );
+          // a is unaffected.
+          await waitFor('a <-> b still up', () => ping(p.b.ns, p.a.inner4));
+        });
+    },
+  );
 }

@@ -8,7 +8,20 @@ import { skipReason, requirePrereqs } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
 import { run, start } from '../../helpers/proc.js';
 import { Netns, veth } from '../../helpers/netns.js';
-import { FERRY_WG, Pair, Scratch, WG_NEEDS, ferryStats, genkey, ifname, ping, pingUntil, runAsync, startImpl, wgShow } from './harness.js';
+import {
+  FERRY_WG,
+  Pair,
+  Scratch,
+  WG_NEEDS,
+  ferryStats,
+  genkey,
+  ifname,
+  ping,
+  pingUntil,
+  runAsync,
+  startImpl,
+  wgShow,
+} from './harness.js';
 
 const skip = skipReason(WG_NEEDS);
 
@@ -52,12 +65,33 @@ describe('wg(8) driving ferry-wg', { skip }, () => {
     const p1 = genkey();
     const psk = run('wg', ['genpsk']).trim();
     n.exec([
-      'wg', 'set', name, 'private-key', scratch.file('me.key', me.priv), 'listen-port', '51100', 'fwmark', '0x42',
-      'peer', p1.pub, 'preshared-key', scratch.file('psk', psk), 'endpoint', '[fd77:99::9]:51820',
-      'persistent-keepalive', '25', 'allowed-ips', '10.0.0.0/24,fd00::/64',
+      'wg',
+      'set',
+      name,
+      'private-key',
+      scratch.file('me.key', me.priv),
+      'listen-port',
+      '51100',
+      'fwmark',
+      '0x42',
+      'peer',
+      p1.pub,
+      'preshared-key',
+      scratch.file('psk', psk),
+      'endpoint',
+      '[fd77:99::9]:51820',
+      'persistent-keepalive',
+      '25',
+      'allowed-ips',
+      '10.0.0.0/24,fd00::/64',
     ]);
     const conf = showconf(n.exec(['wg', 'showconf', name]));
-    assert.deepEqual(conf[0], { section: '[Interface]', ListenPort: '51100', FwMark: '0x42', PrivateKey: me.priv });
+    assert.deepEqual(conf[0], {
+      section: '[Interface]',
+      ListenPort: '51100',
+      FwMark: '0x42',
+      PrivateKey: me.priv,
+    });
     assert.deepEqual(conf[1], {
       section: '[Peer]',
       PublicKey: p1.pub,
@@ -85,7 +119,10 @@ describe('wg(8) driving ferry-wg', { skip }, () => {
         `[Peer]\nPublicKey = ${p2.pub}\nAllowedIPs = 10.1.0.2/32\nEndpoint = 10.9.9.9:1\n`,
     );
     n.exec(['wg', 'setconf', name, conf1]);
-    assert.deepEqual(n.exec(['wg', 'show', name, 'peers']).trim().split('\n').sort(), [p1.pub, p2.pub].sort());
+    assert.deepEqual(
+      n.exec(['wg', 'show', name, 'peers']).trim().split('\n').sort(),
+      [p1.pub, p2.pub].sort(),
+    );
     const conf2 = scratch.file(
       'c2.conf',
       `[Interface]\nPrivateKey = ${me.priv}\nListenPort = 51101\n\n[Peer]\nPublicKey = ${p2.pub}\nAllowedIPs = 10.1.0.22/32\nEndpoint = 10.9.9.9:1\n\n` +
@@ -100,9 +137,18 @@ describe('wg(8) driving ferry-wg', { skip }, () => {
   it('rejects bad input with the errno wireguard-go would return', async () => {
     const n = ns!;
     // Hold a UDP port in the namespace, then ask ferry-wg to move there: EADDRINUSE.
-    const holder = start('ip', n.wrap(['node', '-e', "require('dgram').createSocket('udp4').bind(51999); setTimeout(() => {}, 30000)"]));
+    const holder = start(
+      'ip',
+      n.wrap([
+        'node',
+        '-e',
+        "require('dgram').createSocket('udp4').bind(51999); setTimeout(() => {}, 30000)",
+      ]),
+    );
     try {
-      await waitFor('port 51999 held', async () => (await runAsync('ip', n.wrap(['ss', '-Hlun', 'sport = :51999']))).stdout.includes('51999'));
+      await waitFor('port 51999 held', async () =>
+        (await runAsync('ip', n.wrap(['ss', '-Hlun', 'sport = :51999']))).stdout.includes('51999'),
+      );
       const r = await runAsync('ip', n.wrap(['wg', 'set', name, 'listen-port', '51999']));
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /Address already in use/);
@@ -110,10 +156,17 @@ describe('wg(8) driving ferry-wg', { skip }, () => {
       await holder.kill('SIGKILL');
     }
     // A raw protocol error straight on the socket.
-    const reply = await runAsync('ip', n.wrap(['node', '-e', `
+    const reply = await runAsync(
+      'ip',
+      n.wrap([
+        'node',
+        '-e',
+        `
       const s = require('net').createConnection('/var/run/wireguard/${name}.sock');
       s.on('connect', () => s.write('set=1\\nlisten_port=notanumber\\n\\n'));
-      s.on('data', (d) => { process.stdout.write(d); s.end(); });`]));
+      s.on('data', (d) => { process.stdout.write(d); s.end(); });`,
+      ]),
+    );
     assert.equal(reply.stdout, 'errno=-22\n\n');
     assert.ok(n.exec(['wg', 'show', name, 'listen-port']).trim().length > 0, 'still answering');
   });
@@ -141,7 +194,19 @@ describe('wg-quick with ferry-wg', { skip }, () => {
     const nameA = ifname('g');
     const procA = await startImpl(a, 'wggo', nameA);
     stopA = () => procA.kill();
-    a.exec(['wg', 'set', nameA, 'private-key', scratch.file('a.key', ka.priv), 'listen-port', '51001', 'peer', kb.pub, 'allowed-ips', '10.78.30.2/32']);
+    a.exec([
+      'wg',
+      'set',
+      nameA,
+      'private-key',
+      scratch.file('a.key', ka.priv),
+      'listen-port',
+      '51001',
+      'peer',
+      kb.pub,
+      'allowed-ips',
+      '10.78.30.2/32',
+    ]);
     a.ip(['addr', 'add', '10.78.30.1/24', 'dev', nameA]);
     a.ip(['link', 'set', nameA, 'up']);
 
@@ -169,7 +234,10 @@ describe('wg-quick with ferry-wg', { skip }, () => {
       const r = await runAsync('ip', ['-n', b!.name, 'link', 'show', nameB]);
       return r.code !== 0;
     });
-    await waitFor('ferry-wg to exit', async () => !(await runAsync('ip', ['netns', 'pids', b!.name])).stdout.trim());
+    await waitFor(
+      'ferry-wg to exit',
+      async () => !(await runAsync('ip', ['netns', 'pids', b!.name])).stdout.trim(),
+    );
   });
 });
 
@@ -209,7 +277,24 @@ describe('hostile datagrams', { skip }, () => {
     // Capture some of b's transport-data messages to a (type 4) to replay them later.
     const pcap = `${p.scratch.dir}/cap.pcap`;
     const vethA = p.a.ns.exec(['ip', '-o', 'addr', 'show', 'to', p.a.outer4]).split(/\s+/)[1]!;
-    const cap = start('ip', p.a.ns.wrap(['tcpdump', '-U', '-i', vethA, '-w', pcap, '-c', '10', 'udp', 'and', 'dst', 'port', String(p.a.port)]));
+    const cap = start(
+      'ip',
+      p.a.ns.wrap([
+        'tcpdump',
+        '-U',
+        '-i',
+        vethA,
+        '-w',
+        pcap,
+        '-c',
+        '10',
+        'udp',
+        'and',
+        'dst',
+        'port',
+        String(p.a.port),
+      ]),
+    );
     await waitFor('tcpdump to start', () => cap.output().includes('listening on'));
     assert.ok(await ping(p.b.ns, p.a.inner4, { count: 5 }));
     await Promise.race([cap.exited, new Promise((r) => setTimeout(r, 3000))]);
@@ -241,7 +326,10 @@ describe('hostile datagrams', { skip }, () => {
       return s.device.droppedReplay! - before.device.droppedReplay! >= data.length ? s : null;
     });
     const d = (k: string): number => afterStats.device[k]! - before.device[k]!;
-    assert.ok(d('droppedInvalid') + d('droppedNoPeer') >= 300, `invalid/no-peer drops: ${JSON.stringify(afterStats.device)}`);
+    assert.ok(
+      d('droppedInvalid') + d('droppedNoPeer') >= 300,
+      `invalid/no-peer drops: ${JSON.stringify(afterStats.device)}`,
+    );
     assert.equal(d('droppedReplay'), data.length);
     // Replays came from another source port but must not have moved the endpoint.
     assert.equal(wgShow(p.a, 'endpoints').split(/\s+/)[1], `${p.b.outer4}:${p.b.port}`);

@@ -8,7 +8,9 @@ const BODY = '5;ext=1\r\nhello\r\n1A \r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Tr
 function feed(input: string, cuts: number[], decode = false): [number, string] {
   const s = new ChunkedScanner(1024, 'E_BAD_REQUEST');
   let data = '';
-  const sink = decode ? { chunkData: (b: Buffer, a: number, e: number) => (data += b.toString('latin1', a, e)) } : null;
+  const sink = decode
+    ? { chunkData: (b: Buffer, a: number, e: number) => (data += b.toString('latin1', a, e)) }
+    : null;
   const buf = Buffer.from(input, 'latin1');
   let pos = 0;
   for (const cut of [...cuts, buf.length]) {
@@ -33,7 +35,8 @@ describe('chunked body scanner', () => {
 
   it('decodes chunk data for HTTP/1.0 clients, split or not', () => {
     assert.deepEqual(feed(BODY, [], true), [BODY.length, 'helloabcdefghijklmnopqrstuvwxyz']);
-    for (let i = 1; i < BODY.length; i++) assert.equal(feed(BODY, [i, i + 3], true)[1], 'helloabcdefghijklmnopqrstuvwxyz');
+    for (let i = 1; i < BODY.length; i++)
+      assert.equal(feed(BODY, [i, i + 3], true)[1], 'helloabcdefghijklmnopqrstuvwxyz');
   });
 
   it('reports -1 while the body continues', () => {

@@ -25,7 +25,14 @@ describe('http request head parser', () => {
     assert.equal(h.method, 'GET');
     assert.equal(h.target, 'http://a.example/x?y');
     assert.equal(h.minor, 1);
-    assert.deepEqual(h.fields, ['host', 'a.example', 'Host: a.example\r\n', 'x-y', 'v w', 'X-Y:  v w \t\r\n']);
+    assert.deepEqual(h.fields, [
+      'host',
+      'a.example',
+      'Host: a.example\r\n',
+      'x-y',
+      'v w',
+      'X-Y:  v w \t\r\n',
+    ]);
     assert.equal(h.hostCount, 1);
   });
 
@@ -40,7 +47,9 @@ describe('http request head parser', () => {
   });
 
   it('collects Connection options in lower case and notes Proxy-Authorization', () => {
-    const h = req('GET http://a/ HTTP/1.1\r\nConnection: Keep-Alive, X-Foo\r\nconnection: ,close,\r\nProxy-Authorization: Basic eA==\r\n\r\n');
+    const h = req(
+      'GET http://a/ HTTP/1.1\r\nConnection: Keep-Alive, X-Foo\r\nconnection: ,close,\r\nProxy-Authorization: Basic eA==\r\n\r\n',
+    );
     assert.deepEqual(h.connection, ['keep-alive', 'x-foo', 'close']);
     assert.equal(h.proxyAuthorization, 'Basic eA==');
   });
@@ -59,15 +68,43 @@ describe('http request head parser', () => {
     ['a lower-case version', 'GET http://a/ http/1.1\r\n\r\n', /version/],
     ['a control char in the target', 'GET http://a/\u0001 HTTP/1.1\r\n\r\n', /request target/],
     ['garbage', 'HELLO\r\n\r\n', /request line/],
-    ['conflicting Content-Length lines', 'POST http://a/ HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n', /conflicting/],
-    ['a Content-Length list with different values', 'POST http://a/ HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n', /Content-Length/],
+    [
+      'conflicting Content-Length lines',
+      'POST http://a/ HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n',
+      /conflicting/,
+    ],
+    [
+      'a Content-Length list with different values',
+      'POST http://a/ HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n',
+      /Content-Length/,
+    ],
     ['a signed Content-Length', 'POST http://a/ HTTP/1.1\r\nContent-Length: +5\r\n\r\n', /Content-Length/],
     ['a hex Content-Length', 'POST http://a/ HTTP/1.1\r\nContent-Length: 0x5\r\n\r\n', /Content-Length/],
-    ['Content-Length with Transfer-Encoding (smuggling)', 'POST http://a/ HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', /both/],
-    ['Transfer-Encoding not ending in chunked', 'POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', /chunked/],
-    ['chunked applied twice', 'POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n', /chunked/],
-    ['Transfer-Encoding in HTTP/1.0', 'POST http://a/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n', /1\.0/],
-    ['two Proxy-Authorization fields', 'GET http://a/ HTTP/1.1\r\nProxy-Authorization: a\r\nProxy-Authorization: b\r\n\r\n', /Proxy-Authorization/],
+    [
+      'Content-Length with Transfer-Encoding (smuggling)',
+      'POST http://a/ HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n',
+      /both/,
+    ],
+    [
+      'Transfer-Encoding not ending in chunked',
+      'POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n',
+      /chunked/,
+    ],
+    [
+      'chunked applied twice',
+      'POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n',
+      /chunked/,
+    ],
+    [
+      'Transfer-Encoding in HTTP/1.0',
+      'POST http://a/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n',
+      /1\.0/,
+    ],
+    [
+      'two Proxy-Authorization fields',
+      'GET http://a/ HTTP/1.1\r\nProxy-Authorization: a\r\nProxy-Authorization: b\r\n\r\n',
+      /Proxy-Authorization/,
+    ],
   ] as const) {
     it(`rejects ${name} with 400`, () => rejects(head, why));
   }
@@ -138,7 +175,10 @@ describe('http response head parser', () => {
     assert.deepEqual(frame('HTTP/1.1 100 Continue\r\n\r\n'), [BODY_NONE, 0]);
     assert.deepEqual(frame('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n'), [BODY_LENGTH, 10]);
     assert.deepEqual(frame('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), [BODY_NONE, 0]);
-    assert.deepEqual(frame('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 10\r\n\r\n')[0], BODY_CHUNKED);
+    assert.deepEqual(
+      frame('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 10\r\n\r\n')[0],
+      BODY_CHUNKED,
+    );
     assert.deepEqual(frame('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n')[0], BODY_CLOSE);
     assert.deepEqual(frame('HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')[0], BODY_CLOSE);
     assert.deepEqual(frame('HTTP/1.1 200 OK\r\n\r\n')[0], BODY_CLOSE);

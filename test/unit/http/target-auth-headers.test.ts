@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clientResponseHead, CONN_CLOSE, CONN_KEEP, CONN_UPGRADE, originRequestHead } from '../../../src/inbound/http/forward-headers.js';
+import {
+  clientResponseHead,
+  CONN_CLOSE,
+  CONN_KEEP,
+  CONN_UPGRADE,
+  originRequestHead,
+} from '../../../src/inbound/http/forward-headers.js';
 import { frameRequest } from '../../../src/inbound/http/framing.js';
 import { parseRequestHead, parseResponseHead } from '../../../src/inbound/http/head.js';
 import { parseBasic } from '../../../src/inbound/http/proxy-auth.js';
@@ -39,7 +45,8 @@ describe('request targets', () => {
     'http://bad_host-.example/',
     'ftp://host/',
   ]) {
-    it(`refuses the target ${JSON.stringify(bad)}`, () => assert.equal(typeof parseAbsoluteForm(bad), 'string'));
+    it(`refuses the target ${JSON.stringify(bad)}`, () =>
+      assert.equal(typeof parseAbsoluteForm(bad), 'string'));
   }
 
   it('says to use CONNECT for https:// targets', () => {
@@ -96,7 +103,9 @@ describe('hop-by-hop header rewriting', () => {
   });
 
   it('passes a WebSocket upgrade with Connection: Upgrade', () => {
-    const h = parseRequestHead('GET http://o.example:81/p HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n');
+    const h = parseRequestHead(
+      'GET http://o.example:81/p HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n',
+    );
     assert.equal(
       originRequestHead(h, target, { upgrade: true, via: false, forwardedFor: null }),
       'GET /p HTTP/1.1\r\nHost: o.example:81\r\nSec-WebSocket-Key: k\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
@@ -104,12 +113,30 @@ describe('hop-by-hop header rewriting', () => {
   });
 
   it('rewrites response heads: hop-by-hop out, our connection management in', () => {
-    const h = parseResponseHead('HTTP/1.0 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\nProxy-Authenticate: Basic\r\n\r\n');
-    assert.equal(clientResponseHead(h, CONN_CLOSE, false, true), 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nProxy-Authenticate: Basic\r\nConnection: close\r\nVia: 1.0 ferry\r\n\r\n');
-    const te = parseResponseHead('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\nTrailer: X\r\n\r\n');
-    assert.equal(clientResponseHead(te, CONN_KEEP, false, false), 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X\r\n\r\n');
-    assert.equal(clientResponseHead(te, CONN_CLOSE, true, false), 'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n');
-    const up = parseResponseHead('HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n');
-    assert.equal(clientResponseHead(up, CONN_UPGRADE, false, false), 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    const h = parseResponseHead(
+      'HTTP/1.0 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\nProxy-Authenticate: Basic\r\n\r\n',
+    );
+    assert.equal(
+      clientResponseHead(h, CONN_CLOSE, false, true),
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nProxy-Authenticate: Basic\r\nConnection: close\r\nVia: 1.0 ferry\r\n\r\n',
+    );
+    const te = parseResponseHead(
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\nTrailer: X\r\n\r\n',
+    );
+    assert.equal(
+      clientResponseHead(te, CONN_KEEP, false, false),
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X\r\n\r\n',
+    );
+    assert.equal(
+      clientResponseHead(te, CONN_CLOSE, true, false),
+      'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n',
+    );
+    const up = parseResponseHead(
+      'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n',
+    );
+    assert.equal(
+      clientResponseHead(up, CONN_UPGRADE, false, false),
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    );
   });
 });

@@ -88,13 +88,17 @@ class FakeTarget implements UapiTarget {
   }
 }
 
-const set = (t: UapiTarget, lines: string[]): Promise<{ errno: number }> => applySet(t, lines.join('\n') + '\n\n');
+const set = (t: UapiTarget, lines: string[]): Promise<{ errno: number }> =>
+  applySet(t, lines.join('\n') + '\n\n');
 
 describe('UAPI values', () => {
   it('parses keys as exactly 64 hex digits in either case', () => {
     assert.deepEqual(parseKey('AB'.repeat(32)), new Uint8Array(32).fill(0xab));
     for (const bad of ['ab'.repeat(31), 'ab'.repeat(33), 'zz'.repeat(32), '']) {
-      assert.throws(() => parseKey(bad), (e: { errno: number }) => e.errno === UAPI_ERRNO.INVALID);
+      assert.throws(
+        () => parseKey(bad),
+        (e: { errno: number }) => e.errno === UAPI_ERRNO.INVALID,
+      );
     }
   });
 
@@ -102,7 +106,14 @@ describe('UAPI values', () => {
     assert.deepEqual(parseEndpoint('192.0.2.1:51820'), { address: '192.0.2.1', port: 51820 });
     assert.deepEqual(parseEndpoint('[2001:db8::1]:1'), { address: '2001:db8::1', port: 1 });
     assert.deepEqual(parseEndpoint('[fe80::1%eth0]:5'), { address: 'fe80::1%eth0', port: 5 });
-    for (const bad of ['example.com:51820', '192.0.2.1', '192.0.2.1:65536', '2001:db8::1:5', '[2001:db8::1]', '01.2.3.4:5']) {
+    for (const bad of [
+      'example.com:51820',
+      '192.0.2.1',
+      '192.0.2.1:65536',
+      '2001:db8::1:5',
+      '[2001:db8::1]',
+      '01.2.3.4:5',
+    ]) {
       assert.throws(() => parseEndpoint(bad), /invalid endpoint/, bad);
     }
   });
@@ -113,7 +124,15 @@ describe('UAPI values', () => {
     assert.equal(parseAllowedIp('2001:DB8:0:0:1::1/64'), '2001:db8::/64');
     assert.equal(parseAllowedIp('::/0'), '::/0');
     assert.equal(parseAllowedIp('fd00::1/128'), 'fd00::1/128');
-    for (const bad of ['10.0.0.1', '10.0.0.1/33', '::1/129', '10.0.0.1/08', 'fe80::1%eth0/64', '1.2.3/8', 'x/1']) {
+    for (const bad of [
+      '10.0.0.1',
+      '10.0.0.1/33',
+      '::1/129',
+      '10.0.0.1/08',
+      'fe80::1%eth0/64',
+      '1.2.3/8',
+      'x/1',
+    ]) {
       assert.throws(() => parseAllowedIp(bad), /invalid allowed IP/, bad);
     }
   });
@@ -176,7 +195,10 @@ describe('UAPI get', () => {
   it('round-trips through the client parser', () => {
     const back = parseGetReply(serializeGet(state) + 'errno=0\n\n');
     assert.deepEqual(back, state);
-    assert.throws(() => parseGetReply('errno=-22\n\n'), (e: { errno: number }) => e.errno === -22);
+    assert.throws(
+      () => parseGetReply('errno=-22\n\n'),
+      (e: { errno: number }) => e.errno === -22,
+    );
   });
 });
 
@@ -211,7 +233,10 @@ describe('UAPI set', () => {
   it('a zero private key clears it; a zero preshared key means none', async () => {
     const t = new FakeTarget();
     await set(t, [`private_key=${hex(7)}`, `public_key=${hex(2)}`, `preshared_key=${hex(3)}`]);
-    assert.equal((await set(t, [`private_key=${hex(0)}`, `public_key=${hex(2)}`, `preshared_key=${hex(0)}`])).errno, 0);
+    assert.equal(
+      (await set(t, [`private_key=${hex(0)}`, `public_key=${hex(2)}`, `preshared_key=${hex(0)}`])).errno,
+      0,
+    );
     assert.equal(t.priv, null);
     assert.equal(t.peers.get(hex(2))!.psk, null);
   });
@@ -228,13 +253,20 @@ describe('UAPI set', () => {
   it('remove=true removes the peer and ignores its further lines', async () => {
     const t = new FakeTarget();
     await set(t, [`public_key=${hex(2)}`, `public_key=${hex(3)}`]);
-    assert.equal((await set(t, [`public_key=${hex(2)}`, 'remove=true', 'allowed_ip=10.0.0.1/32', 'endpoint=1.2.3.4:5'])).errno, 0);
+    assert.equal(
+      (await set(t, [`public_key=${hex(2)}`, 'remove=true', 'allowed_ip=10.0.0.1/32', 'endpoint=1.2.3.4:5']))
+        .errno,
+      0,
+    );
     assert.deepEqual([...t.peers.keys()], [hex(3)]);
   });
 
   it('update_only=true does not create a missing peer but updates an existing one', async () => {
     const t = new FakeTarget();
-    assert.equal((await set(t, [`public_key=${hex(2)}`, 'update_only=true', 'allowed_ip=10.0.0.1/32'])).errno, 0);
+    assert.equal(
+      (await set(t, [`public_key=${hex(2)}`, 'update_only=true', 'allowed_ip=10.0.0.1/32'])).errno,
+      0,
+    );
     assert.equal(t.peers.size, 0);
     await set(t, [`public_key=${hex(2)}`]);
     await set(t, [`public_key=${hex(2)}`, 'update_only=true', 'allowed_ip=10.0.0.1/32']);
@@ -287,7 +319,12 @@ describe('UAPI set', () => {
 
   it('keeps lines applied before an error (no transaction), as the reference does', async () => {
     const t = new FakeTarget();
-    const r = await set(t, ['listen_port=1000', `public_key=${hex(2)}`, 'allowed_ip=10.0.0.1/32', 'allowed_ip=bad']);
+    const r = await set(t, [
+      'listen_port=1000',
+      `public_key=${hex(2)}`,
+      'allowed_ip=10.0.0.1/32',
+      'allowed_ip=bad',
+    ]);
     assert.equal(r.errno, UAPI_ERRNO.INVALID);
     assert.equal(t.port, 1000);
     assert.deepEqual(t.peers.get(hex(2))!.ips, ['10.0.0.1/32']);

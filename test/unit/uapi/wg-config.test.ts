@@ -55,14 +55,22 @@ persistentkeepalive = off
   it('reports errors with line numbers', () => {
     assert.throws(() => parseWgConfig('[Interface]\nPrivateKey = short'), /line 2: privatekey/);
     assert.throws(() => parseWgConfig('[Interface]\nBogus = 1'), /line 2: unknown \[Interface\] key 'Bogus'/);
-    assert.throws(() => parseWgConfig('[Peer]\nAllowedIPs = 10.0.0.1/32'), /line 1: \[Peer\] section without PublicKey/);
+    assert.throws(
+      () => parseWgConfig('[Peer]\nAllowedIPs = 10.0.0.1/32'),
+      /line 1: \[Peer\] section without PublicKey/,
+    );
     assert.throws(() => parseWgConfig('ListenPort = 1'), /outside/);
-    assert.throws(() => parseWgConfig(`[Peer]\nPublicKey = ${P1}\nAllowedIPs = 10.0.0.1`), /invalid allowed IP/);
+    assert.throws(
+      () => parseWgConfig(`[Peer]\nPublicKey = ${P1}\nAllowedIPs = 10.0.0.1`),
+      /invalid allowed IP/,
+    );
     assert.throws(() => parseWgConfig('[Interface]\nListenPort = 70000'), /invalid ListenPort/);
   });
 
   it('converts to UAPI set lines the way `wg setconf` does', () => {
-    const cfg = parseWgConfig(`[Interface]\nPrivateKey = ${K1}\n[Peer]\nPublicKey = ${P1}\nEndpoint = h:1\nAllowedIPs = 10.0.0.9/24\n`);
+    const cfg = parseWgConfig(
+      `[Interface]\nPrivateKey = ${K1}\n[Peer]\nPublicKey = ${P1}\nEndpoint = h:1\nAllowedIPs = 10.0.0.9/24\n`,
+    );
     assert.deepEqual(configToUapi(cfg, new Map([['h:1', '192.0.2.1:1']])), [
       `private_key=${toHex(decodeKey(K1))}`,
       'replace_peers=true',
@@ -91,7 +99,8 @@ describe('keys', () => {
   });
 
   it('rejects malformed base64 keys', () => {
-    for (const bad of ['', 'abc', K1.slice(0, 43), K1 + 'A', K1.replace('=', 'A')]) assert.throws(() => decodeKey(bad));
+    for (const bad of ['', 'abc', K1.slice(0, 43), K1 + 'A', K1.replace('=', 'A')])
+      assert.throws(() => decodeKey(bad));
   });
 });
 

@@ -1,0 +1,211 @@
+// Enforcement of service tiers in the data plane. One UserState per user holds the token buckets
+// shared by all of that user's sessions (every connection, every protocol), the bytes counted since
+// the last flush, the usage already stored for the quota period, and the live sessions (so that a
+// spent quota, a disabled user or an operator's kill can close them).
+//
+// Counting is exact: every byte a relay or the HTTP framer moves goes through Meter.up/down. Usage
+// is written to the store in batches (every flushMs and at shutdown), so a crash loses at most one
+// batch — the trade-off the issue allows for not writing per chunk.
+import { FerryError } from '../../core/errors.js';
+import type { Meter } from '../../net/meter.js';
+import { TokenBucket } from '../../net/token-bucket.js';
+import type { InboundKind, Store, Tier, UsageRow } from '../store/types.js';
+import { dayOf, periodStart } from './period.js';
+
+export interface UserPolicy {
+  userId: number;
+  name: string;
+  tier: Tier | null;
+}
+
+interface LiveSession {
+  ctrl: AbortController;
+  id: number;
+}
+
+class UserState {
+  up: TokenBucket | null = null;
+  down: TokenBucket | null = null;
+  pendingUp = 0;
+  pendingDown = 0;
+  /** Usage in the current quota period already in the store (refreshed after each flush). */
+  storedInPeriod = 0;
+  readonly sessions = new Set<LiveSession>();
+  constructor(public policy: UserPolicy) {
+    this.applyTier();
+  }
+  applyTier(): void {
+    const t = this.policy.tier;
+    this.up = t?.upBps ? (this.up ? (this.up.setRate(t.upBps), this.up) : new TokenBucket(t.upBps)) : null;
+    this.down = t?.downBps ? (this.down ? (this.down.setRate(t.downBps), this.down) : new TokenBucket(t.downBps)) : null;
+  }
+  usedInPeriod(): number {
+    return this.storedInPeriod + this.pendingUp + this.pendingDown;
+  }
+  quotaSpent(): boolean {
+    const q = this.policy.tier?.quotaBytes;
+    return q !== null && q !== undefined && this.usedInPeriod() >= q;
+  }
+}
+
+let nextLiveId = 1;
+
+export interface UsageManagerOptions {
+  store: Store | null;
+  flushMs?: number;
+  now?: () => number;
+  onError?: (err: Error) => void;
+}
+
+export class UsageManager {
+  private readonly users = new Map<string, UserState>();
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: UsageManagerOptions) {
+    this.now = opts.now ?? Date.now;
+    if (opts.store && (opts.flushMs ?? 2000) > 0) {
+      this.timer = setInterval(() => void this.flush(), opts.flushMs ?? 2000);
+      this.timer.unref();
+    }
+  }
+
+  /** Replaces the user/tier snapshot (after a store revision change); live sessions keep running. */
+  async setPolicies(policies: UserPolicy[]): Promise<void> {
+    const seen = new Set<string>();
+    for (const p of policies) {
+      seen.add(p.name);
+      const s = this.users.get(p.name);
+      if (s) {
+        s.policy = p;
+        s.applyTier();
+      } else this.users.set(p.name, new UserState(p));
+    }
+    for (const [name, s] of this.users) {
+      if (!seen.has(name)) {
+        this.abortAll(s); // removed or disabled: close what they have open
+        this.users.delete(name);
+      }
+    }
+    await this.refreshStored();
+  }
+
+  private async refreshStored(): Promise<void> {
+    const store = this.opts.store;
+    if (!store) return;
+    const now = this.now();
+    for (const s of this.users.values()) {
+      const t = s.policy.tier;
+      if (!t?.quotaBytes) continue;
+      const u = await store.usageSince(s.policy.userId, periodStart(t.quotaPeriod, now));
+      s.storedInPeriod = u.bytesUp + u.bytesDown;
+      if (s.quotaSpent()) this.abortAll(s);
+    }
+  }
+
+  /**
+   * Checks a new session of `user` against the tier: quota, inbound kind, exit, concurrent
+   * connections. Throws the FerryError the client should see.
+   */
+  admit(user: string, kind: InboundKind, exit: string): void {
+    const s = this.users.get(user);
+    if (!s) return; // a config-only user: no tier
+    const t = s.policy.tier;
+    if (!t) return;
+    if (t.expiresAt !== null && t.expiresAt <= this.now()) throw new FerryError('E_QUOTA', `the tier '${t.name}' of this account has expired`);
+    if (s.quotaSpent()) throw new FerryError('E_QUOTA', `data quota of ${t.quotaBytes} bytes per ${t.quotaPeriod === 'month' ? 'month' : '30 days'} is used up`);
+    if (t.inbounds && !t.inbounds.includes(kind)) throw new FerryError('E_POLICY_DENIED', `the tier '${t.name}' does not include ${kind} access`);
+    if (t.exits && !t.exits.includes(exit)) throw new FerryError('E_POLICY_DENIED', `the tier '${t.name}' does not include the exit '${exit}'`);
+    if (t.maxConnections !== null && s.sessions.size >= t.maxConnections) {
+      throw new FerryError('E_LIMIT', `the tier '${t.name}' allows ${t.maxConnections} concurrent connections`);
+    }
+  }
+
+  /** A meter for one session of `user` (null user: counted nowhere). */
+  meter(user: string | null): Meter {
+    const s = user === null ? undefined : this.users.get(user);
+    if (!s) return UNMETERED;
+    const live: LiveSession = { ctrl: new AbortController(), id: nextLiveId++ };
+    s.sessions.add(live);
+    const self = this;
+    return {
+      signal: live.ctrl.signal,
+      up(n: number): number {
+        s.pendingUp += n;
+        if (s.quotaSpent()) self.abortAll(s);
+        return s.up ? s.up.take(n) : 0;
+      },
+      down(n: number): number {
+        s.pendingDown += n;
+        if (s.quotaSpent()) self.abortAll(s);
+        return s.down ? s.down.take(n) : 0;
+      },
+      close(): void {
+        s.sessions.delete(live);
+      },
+    };
+  }
+
+  private abortAll(s: UserState): void {
+    for (const l of s.sessions) l.ctrl.abort(new FerryError('E_QUOTA', 'quota used up'));
+    s.sessions.clear();
+  }
+
+  /** Closes every live session of a user (operator action). Returns how many. */
+  killUser(user: string): number {
+    const s = this.users.get(user);
+    if (!s) return 0;
+    const n = s.sessions.size;
+    this.abortAll(s);
+    return n;
+  }
+
+  liveSessions(user: string): number {
+    return this.users.get(user)?.sessions.size ?? 0;
+  }
+
+  /** Writes the counted bytes to the store as one batch. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    const store = this.opts.store;
+    if (!store) return Promise.resolve();
+    const day = dayOf(this.now());
+    const rows: UsageRow[] = [];
+    const taken: [UserState, number, number][] = [];
+    for (const s of this.users.values()) {
+      if (s.pendingUp === 0 && s.pendingDown === 0) continue;
+      rows.push({ userId: s.policy.userId, day, bytesUp: s.pendingUp, bytesDown: s.pendingDown });
+      taken.push([s, s.pendingUp, s.pendingDown]);
+    }
+    if (rows.length === 0) return Promise.resolve();
+    // Move the bytes from pending to stored before awaiting, so counting goes on meanwhile; on a
+    // failed write they go back to pending and the next flush retries.
+    for (const [s, up, down] of taken) {
+      s.pendingUp -= up;
+      s.pendingDown -= down;
+      s.storedInPeriod += up + down;
+    }
+    this.flushing = store
+      .addUsage(rows)
+      .catch((err: Error) => {
+        for (const [s, up, down] of taken) {
+          s.pendingUp += up;
+          s.pendingDown += down;
+          s.storedInPeriod -= up + down;
+        }
+        this.opts.onError?.(err);
+      })
+      .finally(() => {
+        this.flushing = null;
+      });
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.flush();
+  }
+}
+
+const UNMETERED: Meter = { up: () => 0, down: () => 0, signal: undefined, close: () => undefined };

@@ -1,0 +1,288 @@
+// A pool outbound: several exits (upstream proxies, source addresses, any outbound) behind one name.
+//
+// Choosing the exit for a session, in order:
+//   1. tag filter — login parameters country/region/city/state/provider keep only members whose
+//      tags match (no match: the session is refused, never silently sent elsewhere);
+//   2. sticky session — a login "…-session-ID" keeps its member while the id is used (idle expiry:
+//      sesstime from the login × sesstime_unit, or the pool's sticky ttl);
+//   3. rotation — per connection (each dial picks), per request (selectExit pins a fresh pick for
+//      every HTTP request, so keep-alive never pins one exit), or per interval (one member for all
+//      sessions until the interval ends);
+//   4. strategy — round-robin, random, least-connections, weighted, or hash of the destination host.
+// Only usable members are candidates (see member.ts). A dial that fails by the exit's fault (see
+// upstream/fault.ts) counts against the member and is retried on another one, a bounded number of
+// times, so a client sees an error only when every tried member failed.
+import type { Socket } from 'node:net';
+import { FerryError } from '../../core/errors.js';
+import type { Destination, Session } from '../../core/session.js';
+import { SESSION_KEY, SESSTIME_KEY, tagFilter } from '../../auth/username-params.js';
+import type { DialOptions, HttpProxyForwarding, Outbound, UdpFlow } from '../outbound.js';
+import { isExitFault } from '../upstream/fault.js';
+import { Prober, type Probe } from './health.js';
+import { Member, type HealthPolicy, type MemberState } from './member.js';
+import { StickyTable } from './sticky.js';
+import { makeStrategy, type Strategy, type StrategyName } from './strategy.js';
+
+export type Rotation = 'connection' | 'request' | 'interval';
+
+export interface PoolMemberConfig {
+  outbound: Outbound;
+  tags?: Record<string, string> | undefined;
+  weight?: number | undefined;
+}
+
+export interface PoolConfig {
+  name: string;
+  members: PoolMemberConfig[];
+  strategy?: StrategyName | undefined;
+  rotation?: Rotation | undefined;
+  /** rotation: interval — how long one member serves everyone. */
+  rotationIntervalMs?: number | undefined;
+  /** Default idle lifetime of a sticky session. */
+  stickyTtlMs?: number | undefined;
+  /** What one unit of the login's "sesstime-N" is (default one minute; tests use seconds). */
+  sesstimeUnitMs?: number | undefined;
+  /** Longest sesstime a login may ask for. */
+  stickyMaxTtlMs?: number | undefined;
+  /** Exits tried for one dial (the first and the retries on other members). */
+  maxAttempts?: number | undefined;
+  /** Time one attempt may take before the next member is tried (bounded by the connect timeout). */
+  attemptTimeoutMs?: number | undefined;
+  health?: Partial<HealthPolicy> & { probe?: Probe | undefined; probeTimeoutMs?: number | undefined };
+}
+
+export interface PoolState {
+  name: string;
+  strategy: StrategyName;
+  rotation: Rotation;
+  stickySessions: number;
+  members: MemberState[];
+}
+
+const DEFAULTS = {
+  stickyTtlMs: 10 * 60_000,
+  sesstimeUnitMs: 60_000,
+  stickyMaxTtlMs: 24 * 3_600_000,
+  maxAttempts: 4,
+  attemptTimeoutMs: 5_000,
+  maxFails: 3,
+  ejectMs: 30_000,
+  probeTimeoutMs: 5_000,
+};
+
+const NO_FILTER_KEY = '';
+
+export class PoolOutbound implements Outbound {
+  readonly kind = 'pool';
+  readonly name: string;
+  readonly members: readonly Member[];
+  private readonly byName = new Map<string, Member>();
+  private readonly strategyName: StrategyName;
+  private readonly strategy: Strategy;
+  private readonly rotation: Rotation;
+  private readonly sticky = new StickyTable();
+  /** rotation: interval — the member currently serving, per tag filter. */
+  private readonly epoch = new Map<string, { member: Member; until: number }>();
+  private readonly prober: Prober | null;
+
+  constructor(private readonly cfg: PoolConfig) {
+    if (cfg.members.length === 0) throw new FerryError('E_CONFIG', `pool ${cfg.name}: no members`);
+    this.name = cfg.name;
+    this.strategyName = cfg.strategy ?? 'round-robin';
+    this.strategy = makeStrategy(this.strategyName);
+    this.rotation = cfg.rotation ?? 'connection';
+    const policy: HealthPolicy = {
+      maxFails: cfg.health?.maxFails ?? DEFAULTS.maxFails,
+      ejectMs: cfg.health?.ejectMs ?? DEFAULTS.ejectMs,
+      probeIntervalMs: cfg.health?.probe ? (cfg.health.probeIntervalMs ?? 10_000) : 0,
+    };
+    this.members = cfg.members.map((m) => new Member(m.outbound, m.tags ?? {}, m.weight ?? 1, policy));
+    for (const m of this.members) {
+      if (this.byName.has(m.name)) throw new FerryError('E_CONFIG', `pool ${cfg.name}: member '${m.name}' listed twice`);
+      this.byName.set(m.name, m);
+    }
+    this.prober =
+      policy.probeIntervalMs > 0
+        ? new Prober(this.members, cfg.health!.probe!, policy.probeIntervalMs, cfg.health?.probeTimeoutMs ?? DEFAULTS.probeTimeoutMs)
+        : null;
+    this.prober?.start();
+  }
+
+  /** Pins the exit now when this session's exit must not float (see Outbound.selectExit). */
+  selectExit(session: Session): void {
+    if (session.exit !== undefined && this.byName.has(session.exit)) return;
+    if (!this.pinned(session)) return;
+    session.exit = this.choose(session, null).name;
+  }
+
+  httpProxy(session: Session): HttpProxyForwarding | null {
+    if (session.exit === undefined) return null;
+    const m = this.byName.get(session.exit);
+    const f = m?.outbound.httpProxy?.(session) ?? null;
+    // Reuse key of the proxy connection: the pool and the member, so rotation still decides.
+    return f === null ? null : { key: `${this.name}>${f.key}`, proxyAuthorization: f.proxyAuthorization };
+  }
+
+  async dial(dest: Destination, opts: DialOptions): Promise<Socket> {
+    const s = opts.session;
+    const pinned = s.exit !== undefined || this.pinned(s);
+    const deadline = Date.now() + opts.connectTimeoutMs;
+    const maxAttempts = Math.min(this.cfg.maxAttempts ?? DEFAULTS.maxAttempts, this.members.length);
+    const tried: Member[] = [];
+    let lastErr: unknown = null;
+    let m: Member | null = (s.exit !== undefined ? this.byName.get(s.exit) : undefined) ?? this.choose(s, null);
+    // Absolute-form forwarding needs a pinned exit: the caller reads httpProxy(session) after the
+    // dial to learn the member (failover may have changed it) and which header to send.
+    const absoluteForm = opts.absoluteForm === true && pinned;
+    while (m !== null) {
+      tried.push(m);
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const more = tried.length < maxAttempts;
+      const attemptMs = more ? Math.min(left, this.cfg.attemptTimeoutMs ?? DEFAULTS.attemptTimeoutMs) : left;
+      try {
+        const sock = await m.outbound.dial(dest, {
+          ...opts,
+          connectTimeoutMs: attemptMs,
+          absoluteForm: absoluteForm && (m.outbound.httpProxy?.(s) ?? null) !== null,
+        });
+        m.succeeded();
+        this.track(m, sock);
+        if (pinned && s.exit !== m.name) this.repin(s, m);
+        return sock;
+      } catch (err) {
+        lastErr = err;
+        if (opts.signal?.aborted || !isExitFault(err)) throw err;
+        m.faulted(err as Error, Date.now());
+        if (!more) break;
+        m = this.chooseOrNull(s, tried);
+      }
+    }
+    if (lastErr instanceof FerryError) {
+      throw new FerryError(lastErr.code, `pool ${this.name}: ${tried.length} exit(s) failed; last: ${lastErr.message}`, { cause: lastErr });
+    }
+    throw new FerryError('E_UPSTREAM_TIMEOUT', `pool ${this.name}: no exit answered within the connect timeout`);
+  }
+
+  async openUdp(opts: Omit<DialOptions, 'connectTimeoutMs'>): Promise<UdpFlow> {
+    const m = (opts.session.exit !== undefined ? this.byName.get(opts.session.exit) : undefined) ?? this.choose(opts.session, null);
+    if (!m.outbound.openUdp) throw new FerryError('E_UNSUPPORTED', `pool ${this.name}: exit ${m.name} cannot relay UDP`);
+    return m.outbound.openUdp(opts);
+  }
+
+  state(): PoolState {
+    return {
+      name: this.name,
+      strategy: this.strategyName,
+      rotation: this.rotation,
+      stickySessions: this.sticky.size,
+      members: this.members.map((m) => m.state()),
+    };
+  }
+
+  /** Runs one round of active probes now (tests, `ferry exits --probe`). */
+  probeNow(): Promise<void> {
+    return this.prober?.round() ?? Promise.resolve();
+  }
+
+  close(): void {
+    this.prober?.stop();
+    this.sticky.close();
+  }
+
+  // ------------------------------------------------------------------ choice
+
+  /** A session's exit is pinned when the login asks for one (session id, tags) or rotation is not per connection. */
+  private pinned(s: Session): boolean {
+    if (this.rotation !== 'connection') return true;
+    const p = s.params;
+    return p !== undefined && (p[SESSION_KEY] !== undefined || tagFilter(p) !== null);
+  }
+
+  private choose(s: Session, exclude: readonly Member[] | null): Member {
+    const m = this.chooseOrNull(s, exclude);
+    if (m !== null) return m;
+    const filter = tagFilter(s.params);
+    if (filter !== null && !this.members.some((x) => x.matches(filter)))
+      throw new FerryError('E_POLICY_DENIED', `pool ${this.name}: no exit has ${describe(filter)}`);
+    throw new FerryError('E_UPSTREAM_UNREACHABLE', `pool ${this.name}: no healthy exit${filter ? ` with ${describe(filter)}` : ''}`);
+  }
+
+  private chooseOrNull(s: Session, exclude: readonly Member[] | null): Member | null {
+    const now = Date.now();
+    const filter = tagFilter(s.params);
+    const candidates = this.candidates(filter, exclude, now);
+    if (candidates.length === 0) return null;
+    const sid = s.params?.[SESSION_KEY];
+    if (sid !== undefined && s.user !== null) {
+      const key = stickyKey(s.user, sid, filter);
+      const e = this.sticky.get(key, now);
+      const held = e !== undefined ? this.byName.get(e.member) : undefined;
+      if (held !== undefined && candidates.includes(held)) return held;
+      const m = this.strategy.pick(candidates, s.dest.host);
+      this.sticky.set(key, m.name, this.sessionTtl(s), now);
+      return m;
+    }
+    if (this.rotation === 'interval') {
+      const fk = filter === null ? NO_FILTER_KEY : describe(filter);
+      const cur = this.epoch.get(fk);
+      if (cur !== undefined && now < cur.until && candidates.includes(cur.member)) return cur.member;
+      const m = this.strategy.pick(candidates, s.dest.host);
+      // A member replaced because it failed keeps the rest of the epoch; a new epoch starts otherwise.
+      const until = cur !== undefined && now < cur.until ? cur.until : now + (this.cfg.rotationIntervalMs ?? 60_000);
+      this.epoch.set(fk, { member: m, until });
+      return m;
+    }
+    return this.strategy.pick(candidates, s.dest.host);
+  }
+
+  private candidates(filter: Record<string, string> | null, exclude: readonly Member[] | null, now: number): Member[] {
+    const out: Member[] = [];
+    let usable = 0;
+    for (const m of this.members) {
+      if (!m.matches(filter) || (exclude !== null && exclude.includes(m))) continue;
+      if (m.usable(now)) {
+        usable++;
+        out.push(m);
+      }
+    }
+    // With every matching member ejected, try them anyway rather than fail without trying: the
+    // fault may have been transient, and a retry is the client's only chance.
+    if (usable === 0 && exclude === null) {
+      for (const m of this.members) if (m.matches(filter)) out.push(m);
+    }
+    return out;
+  }
+
+  /** After failover, a pinned session (and its sticky entry) follows the member that worked. */
+  private repin(s: Session, m: Member): void {
+    s.exit = m.name;
+    const sid = s.params?.[SESSION_KEY];
+    if (sid !== undefined && s.user !== null)
+      this.sticky.set(stickyKey(s.user, sid, tagFilter(s.params)), m.name, this.sessionTtl(s), Date.now());
+  }
+
+  private sessionTtl(s: Session): number {
+    const n = s.params?.[SESSTIME_KEY];
+    if (n === undefined) return this.cfg.stickyTtlMs ?? DEFAULTS.stickyTtlMs;
+    const ms = Number(n) * (this.cfg.sesstimeUnitMs ?? DEFAULTS.sesstimeUnitMs);
+    return Math.min(ms, this.cfg.stickyMaxTtlMs ?? DEFAULTS.stickyMaxTtlMs);
+  }
+
+  private track(m: Member, sock: Socket): void {
+    m.active++;
+    sock.once('close', () => m.active--);
+  }
+}
+
+/** Sticky keys are per user: one user can never ride (or steal) another user's session. */
+function stickyKey(user: string, sid: string, filter: Record<string, string> | null): string {
+  return filter === null ? `${user}\0${sid}` : `${user}\0${sid}\0${describe(filter)}`;
+}
+
+function describe(filter: Record<string, string>): string {
+  return Object.keys(filter)
+    .sort()
+    .map((k) => `${k}=${filter[k]}`)
+    .join(',');
+}
