@@ -8,6 +8,9 @@
 //   unwatch(handle)                                     stops and frees the poll handle
 //   setMark(fd, mark)                 -> 0 | -errno     SO_MARK on a socket (WireGuard fwmark)
 //   close(fd)
+//   linkState(name)                   -> { flags, mtu }  SIOCGIFFLAGS + SIOCGIFMTU (throws ENODEV)
+//   netlinkOpen()                     -> fd             rtnetlink socket subscribed to link events
+//   netlinkDrain(fd)                  -> count          discards queued messages (they are a wake-up)
 //   udpOpen(family, port)             -> fd             non-blocking UDP socket, IPV6_V6ONLY for 6
 //   udpLocalPort(fd)                  -> port
 //   udpRecvBatch(fd, buf, slot, lengths, addrs) -> count | -errno   recvmmsg(2)
@@ -38,6 +41,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -363,6 +368,83 @@ static napi_value tun_close(napi_env env, napi_callback_info info) {
 }
 
 
+// ---- link state ------------------------------------------------------------------------------
+// wireguard-go follows the interface: the device goes down with the link and the MTU is re-read when
+// it changes. We learn of changes from rtnetlink (RTMGRP_LINK) but do not parse the messages: any
+// message is a wake-up after which JS asks for the current flags and MTU with two ioctls. That keeps
+// the C side free of attribute parsing, and a lost message (ENOBUFS) costs nothing but a wake-up.
+
+// linkState(name): { flags, mtu }; throws with errno -ENODEV once the interface is gone.
+static napi_value link_state(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  size_t nlen;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, IFNAMSIZ, &nlen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "linkState(name)");
+    return NULL;
+  }
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return throw_errno(env, "socket", errno);
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+    int err = errno;
+    close(s);
+    return throw_errno(env, "SIOCGIFFLAGS", err);
+  }
+  int flags = ifr.ifr_flags;
+  if (ioctl(s, SIOCGIFMTU, &ifr) < 0) {
+    int err = errno;
+    close(s);
+    return throw_errno(env, "SIOCGIFMTU", err);
+  }
+  close(s);
+  napi_value out;
+  CHECK(env, napi_create_object(env, &out));
+  CHECK(env, napi_set_named_property(env, out, "flags", int_value(env, flags & 0xffff)));
+  CHECK(env, napi_set_named_property(env, out, "mtu", int_value(env, ifr.ifr_mtu)));
+  return out;
+}
+
+static napi_value netlink_open(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return throw_errno(env, "socket(AF_NETLINK)", errno);
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = RTMGRP_LINK;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind(RTMGRP_LINK)", err);
+  }
+  return int_value(env, fd);
+}
+
+static napi_value netlink_drain(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || !get_int(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "netlinkDrain(fd)");
+    return NULL;
+  }
+  char buf[8192];
+  int n = 0;
+  for (;;) {
+    ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (r > 0 || (r < 0 && (errno == EINTR || errno == ENOBUFS))) {
+      n++;
+      continue;
+    }
+    break;  // EAGAIN, or an error that a later wake-up will report again
+  }
+  return int_value(env, n);
+}
+
 // ---- UDP -------------------------------------------------------------------------------------
 // node:dgram delivers one datagram per JS callback and takes a request object, an address lookup and
 // a tick per send. A WireGuard data path moves tens of thousands of datagrams per second, so the hot
@@ -582,6 +664,9 @@ static napi_value init(napi_env env, napi_value exports) {
     {"unwatch", NULL, tun_unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setMark", NULL, tun_set_mark, NULL, NULL, NULL, napi_enumerable, NULL},
     {"close", NULL, tun_close, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"linkState", NULL, link_state, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"netlinkOpen", NULL, netlink_open, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"netlinkDrain", NULL, netlink_drain, NULL, NULL, NULL, napi_enumerable, NULL},
     {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
     {"udpLocalPort", NULL, udp_local_port, NULL, NULL, NULL, napi_enumerable, NULL},
     {"udpRecvBatch", NULL, udp_recv_batch, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -6,7 +6,8 @@
 #   2. builds Ferry if dist/ is missing (npx tsc -p tsconfig.json)
 #   3. starts the nginx origin on 127.0.0.1:18080 (unless it is already running)
 #   4. for each peer (default: direct squid tinyproxy danted microsocks ferry-http ferry-socks)
-#      starts peers/<peer>.sh, runs proxy-bench.sh against it, stops it (by PID)
+#      starts peers/<peer>.sh, runs proxy-bench.sh against it (bulk, small, newconn), stops it
+#      (by PID); then starts it again for the idle-connection memory test
 #   5. prints the compact table (table.sh) and Ferry's ratios against the targets (ratios.sh)
 # RESULT lines and both tables -> bench/results/proxy-<date>.txt; full output -> .log beside it.
 # Knobs (passed through): RUNS=3 WRK_THREADS=2 WRK_CONNS=50 WRK_DURATION=10 WRK_WARMUP=2
@@ -78,22 +79,32 @@ ver() { "$@" 2>&1 | head -n 1; }
 } | tee "$OUT"
 
 # ---- 4. peers, one at a time ------------------------------------------------------
-for peer in "${PEERS[@]}"; do
-  echo "=== $peer $(date +%T)" | tee -a "$LOG" >&2
-  # Other work on the machine skews every figure: keep the load average beside the results.
-  echo "# $peer start $(date +%T) loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT"
+ALL_TESTS=${TESTS:-bulk,small,newconn,idle}
+LOAD_TESTS=$(tr ',' '\n' <<<"$ALL_TESTS" | grep -vx idle | paste -sd, -)
+# measure PEER TESTS : start the peer, run proxy-bench.sh with TESTS, stop the peer
+measure() {
+  local peer=$1 tests=$2 out url
   if ! out=$("$PEER_DIR/$peer.sh" 2>>"$LOG"); then
     echo "RESULT name=$peer metric=start value=FAIL unit=-" | tee -a "$OUT"
-    continue
+    return 1
   fi
   echo "$out" >>"$LOG"
   CUR_PIDS=$(sed -n 's/^PID=//p' <<<"$out")
   url=$(sed -n 's/^PROXY_URL=//p' <<<"$out")
-  "$BENCH_DIR/proxy-bench.sh" "$peer" "$url" ${CUR_PIDS:+--pid "$CUR_PIDS"} ${TESTS:+--tests "$TESTS"} 2>&1 \
+  "$BENCH_DIR/proxy-bench.sh" "$peer" "$url" ${CUR_PIDS:+--pid "$CUR_PIDS"} --tests "$tests" 2>&1 \
     | tee -a "$LOG" | grep --line-buffered '^RESULT' | tee -a "$OUT"
   [ -n "$CUR_PIDS" ] && stop_pids $CUR_PIDS
   CUR_PIDS=""
   sleep "${SETTLE_S:-3}"
+}
+for peer in "${PEERS[@]}"; do
+  echo "=== $peer $(date +%T)" | tee -a "$LOG" >&2
+  # Other work on the machine skews every figure: keep the load average beside the results.
+  echo "# $peer start $(date +%T) loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT"
+  if [ -n "$LOAD_TESTS" ]; then measure "$peer" "$LOAD_TESTS" || continue; fi
+  # The idle-memory test gets a fresh process: after the load tests a garbage-collected heap
+  # (Ferry's) may shrink or grow while the tunnels are held, and that is not what it measures.
+  if [[ ",$ALL_TESTS," == *,idle,* ]] && [ "$peer" != direct ]; then measure "$peer" idle; fi
 done
 
 # ---- 5. tables ------------------------------------------------------------------------

@@ -34,8 +34,9 @@ export function parseLogin(login: string): ParsedLogin | null {
   const parts = login.split('-');
   for (let i = 1; i < parts.length - 1; i++) {
     if (!KEYS.has(parts[i]!.toLowerCase()) || (parts.length - i) % 2 !== 0) continue;
-    const params = parsePairs(parts, i);
-    if (params !== null) return { user: parts.slice(0, i).join('-'), params };
+    const user = parts.slice(0, i).join('-');
+    const params = user.length > 0 ? parsePairs(parts, i) : null;
+    if (params !== null) return { user, params };
   }
   return null;
 }

@@ -9,6 +9,9 @@ import { createLogger } from '../core/logger.js';
 import { runClusterWorker, WORKER_ENV } from '../server/cluster.js';
 import { registerPasswd } from './passwd.js';
 import { registerServe } from './serve.js';
+import { registerExits } from './exits.js';
+import { registerCheck } from './check.js';
+import { registerAuditProxy } from './audit-proxy.js';
 
 // A worker of `ferry serve --workers N` runs this same file; it takes its orders from the primary.
 if (cluster.isWorker && process.env[WORKER_ENV] === '1') {
@@ -22,6 +25,9 @@ function main(): void {
   program.name('ferry').description('Ferry: VPN (WireGuard-compatible) and proxy gateway').version('0.1.0');
   registerServe(program);
   registerPasswd(program);
+  registerExits(program);
+  registerCheck(program);
+  registerAuditProxy(program);
 
   program.parseAsync(process.argv).catch((err: unknown) => {
     if (err instanceof FerryError) {

@@ -11,6 +11,7 @@ import type { ConfigInput } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';
 import { Gateway, prepareDataDir, type ListenerInfo } from '../server/gateway.js';
 import { ClusterPrimary } from '../server/cluster.js';
+import { adminSocketPath, startAdminSocket } from '../server/admin-socket.js';
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../core/logger.js';
 import { defaultConfig, ensureDefaultUser, DEFAULT_LISTENERS } from '../server/default-config.js';
@@ -145,7 +146,20 @@ interface Runner {
 async function startRunner(config: unknown, workers: number, log: Logger): Promise<Runner> {
   if (workers <= 1) {
     const gw = await Gateway.start(config, { log });
-    return { listeners: gw.listenerInfo(), reload: (c) => gw.reload(c), stop: (ms) => gw.close(ms) };
+    const cfg = validateConfig(config);
+    const admin = await startAdminSocket(
+      adminSocketPath(resolve(cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry')),
+      () => gw.outboundTable(),
+      log,
+    );
+    return {
+      listeners: gw.listenerInfo(),
+      reload: (c) => gw.reload(c),
+      stop: (ms) => {
+        admin.close();
+        return gw.close(ms);
+      },
+    };
   }
   prepareDataDir(config);
   const primary = new ClusterPrimary(workers, config, log);

@@ -191,9 +191,9 @@ export const outboundSchema = z.discriminatedUnion('type', [
       /** Bind a random address of this IPv6 prefix (routed to this host) per connection. */
       ipv6_prefix: z.string().optional(),
       /** Set net.ipv6.ip_nonlocal_bind=1 and a local route for ipv6_prefix at start. */
-      ipv6_prefix_setup: z.boolean().default(false),
+      ipv6_prefix_setup: z.boolean().optional(),
       /** With source_addresses/ipv6_prefix: per connection (default) or per HTTP request. */
-      rotation: z.enum(['connection', 'request']).default('connection'),
+      rotation: z.enum(['connection', 'request']).optional(),
     })
     .strict(),
   upstreamOutbound('http'),

@@ -22,7 +22,12 @@ export type ErrorCode =
   | 'E_QUOTA'
   | 'E_SHUTTING_DOWN'
   | 'E_CONFIG'
-  | 'E_INTERNAL';
+  | 'E_INTERNAL'
+  // Management plane (control service, REST API, CLI): not seen on the proxy data path.
+  | 'E_NOT_FOUND'
+  | 'E_CONFLICT'
+  | 'E_INVALID'
+  | 'E_FORBIDDEN';
 
 interface CodeInfo {
   http: number;
@@ -66,6 +71,14 @@ const INFO: Record<ErrorCode, CodeInfo> = {
   E_SHUTTING_DOWN: { http: 503, socks5: 0x01, hint: 'the gateway is draining for shutdown' },
   E_CONFIG: { http: 500, socks5: 0x01, hint: 'fix the configuration' },
   E_INTERNAL: { http: 500, socks5: 0x01, hint: 'a bug; please report it with the log line' },
+  E_NOT_FOUND: { http: 404, socks5: 0x01, hint: 'no such user, tier, token or credential' },
+  E_CONFLICT: {
+    http: 409,
+    socks5: 0x01,
+    hint: 'the name is taken, the object is in use, or it is defined in the configuration file',
+  },
+  E_INVALID: { http: 400, socks5: 0x01, hint: 'an argument is malformed; the message says which' },
+  E_FORBIDDEN: { http: 403, socks5: 0x02, hint: "the token's scope does not allow this operation" },
 };
 
 export class FerryError extends Error {

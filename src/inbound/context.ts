@@ -30,6 +30,16 @@ export interface HttpOptions {
 
 export type AccessLogMode = 'off' | 'audit';
 
+/** What kind of access an inbound gives, as service tiers name it. */
+export type InboundKind = 'proxy' | 'vpn' | 'encrypted';
+
+/** Tier enforcement (management plane): admission of a new session and its meter. */
+export interface UsageGate {
+  /** Throws the FerryError the client should see when the user's tier refuses the session. */
+  admit(user: string, kind: InboundKind, exit: string): void;
+  meter(user: string): import('../net/meter.js').Meter;
+}
+
 export interface InboundContext {
   /** The inbound's name, as rules see it. */
   readonly name: string;
@@ -42,9 +52,15 @@ export interface InboundContext {
   readonly http: () => HttpOptions;
   readonly accessLog: () => AccessLogMode;
   readonly tracker: ConnTracker;
+  /** proxy (default), vpn or encrypted: what a tier's `inbounds` list is matched against. */
+  readonly kind?: InboundKind;
+  /** Tier enforcement; absent or null without a management store. */
+  readonly usage?: () => UsageGate | null;
 }
 
 /** A protocol handler: takes an accepted client socket (and bytes already read from it by a sniffer). */
 export interface InboundHandler {
   handle(socket: import('node:net').Socket, head?: Buffer): void;
+  /** Releases what the handler keeps between connections (idle origin connections). */
+  close?(): void;
 }

@@ -8,12 +8,63 @@ import type { Decision } from '../router/router.js';
 import type { InboundContext } from './context.js';
 import type { RelayResult } from '../net/relay.js';
 import { applyLoginParams } from '../auth/username-params.js';
+import { NO_METER, type Meter } from '../net/meter.js';
+
+/**
+ * One session's hold on shared resources: the per-user connection slot, the tier's admission and
+ * meter (usage, rate limits), and the access record written when it ends.
+ */
+export interface SessionLease {
+  readonly meter: Meter;
+  /** Ends the session: releases the slot, closes the meter, writes the access record (audit mode). */
+  done(result?: Partial<RelayResult>): void;
+  /** Abandons an attempt that will be retried as a new session: releases without a record. */
+  cancel(): void;
+}
 
 export interface OpenedTcp {
   socket: Socket;
   decision: Decision;
-  /** Call once when the session ends (releases the per-user slot, writes the access record). */
+  lease: SessionLease;
+  /** Same as lease.done. */
   done(result?: Partial<RelayResult>): void;
+}
+
+/**
+ * Admits a routed session: tier rules (quota, inbound kind, exit, concurrent connections) when a
+ * management store is configured, then the per-user connection limit. Throws the FerryError the
+ * client should see. Used by openTcp and by inbounds that reuse connections (HTTP keep-alive pool)
+ * or manage their own sockets (SOCKS BIND, UDP ASSOCIATE).
+ */
+export function beginSession(
+  ctx: InboundContext,
+  session: Session,
+  decision: Decision,
+  opts: { reused?: boolean } = {},
+): SessionLease {
+  const gate = ctx.usage?.() ?? null;
+  const user = session.user;
+  if (user !== null && gate) gate.admit(user, ctx.kind ?? 'proxy', decision.outbound.name);
+  const release = user !== null ? ctx.tracker.acquireUser(user, ctx.limits().maxConnectionsPerUser) : null;
+  const meter = user !== null && gate ? gate.meter(user) : NO_METER;
+  const started = Date.now();
+  let finished = false;
+  return {
+    meter,
+    done(result) {
+      if (finished) return;
+      finished = true;
+      release?.();
+      meter.close();
+      recordSession(ctx, session, decision.outbound.name, started, result ?? {}, opts.reused);
+    },
+    cancel() {
+      if (finished) return;
+      finished = true;
+      release?.();
+      meter.close();
+    },
+  };
 }
 
 export async function openTcp(
@@ -21,32 +72,21 @@ export async function openTcp(
   session: Session,
   signal?: AbortSignal,
 ): Promise<OpenedTcp> {
-  let release: (() => void) | null = null;
+  let lease: SessionLease | null = null;
   applyLoginParams(session);
   try {
     const decision = ctx.router().decide(session);
-    if (session.user !== null)
-      release = ctx.tracker.acquireUser(session.user, ctx.limits().maxConnectionsPerUser);
+    lease = beginSession(ctx, session, decision);
     const socket = await decision.outbound.dial(session.dest, {
       guard: decision.guard,
       connectTimeoutMs: ctx.timeouts().connectMs,
       session,
       ...(signal ? { signal } : {}),
     });
-    const started = Date.now();
-    let finished = false;
-    return {
-      socket,
-      decision,
-      done(result) {
-        if (finished) return;
-        finished = true;
-        release?.();
-        recordSession(ctx, session, decision.outbound.name, started, result ?? {});
-      },
-    };
+    const l = lease;
+    return { socket, decision, lease: l, done: (r) => l.done(r) };
   } catch (err) {
-    release?.();
+    lease?.cancel();
     const fe = asFerryError(err);
     logDenied(ctx, session, fe);
     throw fe;
@@ -64,6 +104,8 @@ export function recordSession(
   outbound: string,
   started: number,
   result: Partial<RelayResult>,
+  /** The request rode an already open (pooled) destination connection. */
+  reused?: boolean,
 ): void {
   if (ctx.accessLog() !== 'audit') return;
   ctx.log.info(
@@ -79,6 +121,7 @@ export function recordSession(
       down: result.down ?? 0,
       ms: Date.now() - started,
       end: result.reason,
+      ...(reused ? { reused: true } : {}),
     },
     'session',
   );

@@ -12,6 +12,10 @@ export function createMixedHandler(
   socks: InboundHandler,
 ): InboundHandler {
   return {
+    close(): void {
+      http.close?.();
+      socks.close?.();
+    },
     handle(socket: Socket, head?: Buffer): void {
       if (head && head.length > 0) return dispatch(socket, head);
       const timer = setTimeout(() => {

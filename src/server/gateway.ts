@@ -48,6 +48,7 @@ interface Shared {
 interface Listener {
   cfg: InboundConfig;
   server: Server | TlsServer;
+  handler: InboundHandler;
   /** Per-inbound settings the context reads on every new session; replaced on reload. */
   settings: { authRequired: boolean; http: HttpOptions };
   host: string;
@@ -104,6 +105,11 @@ export class Gateway {
     const l = this.listeners.get(name);
     if (!l) throw new Error(`no inbound named ${name}`);
     return { host: l.host, port: l.port };
+  }
+
+  /** The current outbound table (replaced on reload): for the admin socket's `ferry exits`. */
+  outboundTable(): ReadonlyMap<string, Outbound> {
+    return this.shared.outbounds;
   }
 
   listenerInfo(): ListenerInfo[] {
@@ -284,6 +290,7 @@ export class Gateway {
     this.listeners.set(i.name, {
       cfg: i,
       server,
+      handler,
       settings,
       host,
       port: bound,
@@ -314,6 +321,7 @@ export class Gateway {
         JSON.stringify(n.tls) !== JSON.stringify(l.cfg.tls)
       ) {
         l.server.close();
+        l.handler.close?.();
         this.listeners.delete(name);
         continue;
       }
@@ -333,6 +341,7 @@ export class Gateway {
     for (const l of this.listeners.values()) l.server.close();
     if (drainMs > 0) await this.tracker.waitEmpty(drainMs);
     this.tracker.destroyAll();
+    for (const l of this.listeners.values()) l.handler.close?.();
     for (const o of this.shared.outbounds.values()) o.close?.();
   }
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { DirectOutbound } from '../outbound/direct.js';
 import type { Outbound } from '../outbound/outbound.js';
 import { RejectOutbound } from '../outbound/reject.js';
+import { buildExits, buildSourceAddress } from '../outbound/exits.js';
 import { parseServer, ShadowsocksOutbound } from '../outbound/shadowsocks.js';
 
 export function buildOutbounds(cfg: Config): Map<string, Outbound> {
@@ -12,11 +13,12 @@ export function buildOutbounds(cfg: Config): Map<string, Outbound> {
       case 'direct':
         m.set(
           o.name,
-          new DirectOutbound({
-            name: o.name,
-            ...(o.bind ? { bind: o.bind } : {}),
-            ...(o.interface ? { interface: o.interface } : {}),
-          }),
+          buildSourceAddress(o) ??
+            new DirectOutbound({
+              name: o.name,
+              ...(o.bind ? { bind: o.bind } : {}),
+              ...(o.interface ? { interface: o.interface } : {}),
+            }),
         );
         break;
       case 'reject':
@@ -33,7 +35,10 @@ export function buildOutbounds(cfg: Config): Map<string, Outbound> {
           }),
         );
         break;
+      default:
+        break; // upstreams and pools: below, once what they refer to exists
     }
   }
+  buildExits(cfg.outbounds, m);
   return m;
 }

@@ -15,6 +15,9 @@ export interface NativeTun {
   unwatch(handle: unknown): void;
   setMark(fd: number, mark: number): number;
   close(fd: number): number;
+  linkState(name: string): { flags: number; mtu: number };
+  netlinkOpen(): number;
+  netlinkDrain(fd: number): number;
   udpOpen(family: 4 | 6, port: number): number;
   udpLocalPort(fd: number): number;
   udpRecvBatch(fd: number, buf: Uint8Array, slot: number, lengths: Int32Array, addrs: Uint8Array): number;

@@ -29,6 +29,14 @@ export interface TunStats {
 
 export type PacketsHandler = (packets: Uint8Array[]) => void;
 
+export interface LinkState {
+  /** IFF_UP: the administrator set the link up (`ip link set up`). */
+  up: boolean;
+  mtu: number;
+}
+
+const IFF_UP = 0x1;
+
 const WRITE_BUFFER = 4 << 20;
 const WRITE_SLOTS = 2048;
 
@@ -46,6 +54,10 @@ export class TunDevice {
   private onPacketsCb: PacketsHandler | null = null;
   private onCloseCb: ((reason: string) => void) | null = null;
   private closed = false;
+  private nlFd = -1;
+  private nlWatcher: unknown = null;
+  private lastLink: LinkState | null = null;
+  private onLinkCb: ((state: LinkState | null) => void) | null = null;
 
   private readonly wbuf = new Uint8Array(WRITE_BUFFER);
   private readonly wlens = new Int32Array(WRITE_SLOTS);
@@ -92,6 +104,47 @@ export class TunDevice {
     } catch (e) {
       return (e as { errno?: number }).errno !== -ERRNO.ENODEV;
     }
+  }
+
+  /** The current flags and MTU, or null when the interface no longer exists. */
+  linkState(): LinkState | null {
+    try {
+      const s = this.n.linkState(this.name);
+      return { up: (s.flags & IFF_UP) !== 0, mtu: s.mtu };
+    } catch (e) {
+      if ((e as { errno?: number }).errno === -ERRNO.ENODEV) return null;
+      throw e;
+    }
+  }
+
+  /**
+   * Calls `cb` now and whenever the link goes up or down, changes MTU (state) or disappears (null),
+   * driven by rtnetlink link notifications. Returns false if netlink is unavailable, in which case
+   * the caller should poll linkState().
+   */
+  watchLink(cb: (state: LinkState | null) => void): boolean {
+    this.onLinkCb = cb;
+    try {
+      this.nlFd = this.n.netlinkOpen();
+      this.nlWatcher = this.n.watch(this.nlFd, () => {
+        this.n.netlinkDrain(this.nlFd);
+        this.checkLink();
+      });
+    } catch {
+      this.nlFd = -1;
+    }
+    this.checkLink();
+    return this.nlFd >= 0;
+  }
+
+  /** Re-reads the link state and reports a change. */
+  checkLink(): void {
+    if (this.closed || !this.onLinkCb) return;
+    const st = this.linkState();
+    const last = this.lastLink;
+    if (st && last && st.up === last.up && st.mtu === last.mtu) return;
+    this.lastLink = st;
+    this.onLinkCb(st);
   }
 
   /** Starts delivering packets read from the interface. */
@@ -177,6 +230,12 @@ export class TunDevice {
       this.n.unwatch(this.watcher);
       this.watcher = null;
     }
+    if (this.nlWatcher) {
+      this.n.unwatch(this.nlWatcher);
+      this.nlWatcher = null;
+    }
+    if (this.nlFd >= 0) this.n.close(this.nlFd);
+    this.nlFd = -1;
     this.n.close(this.fd);
   }
 

@@ -122,7 +122,15 @@ export interface Store {
   /** Runs pending migrations; refuses a database whose schema is newer than this program knows. */
   migrate(): Promise<void>;
   close(): Promise<void>;
-  /** A counter bumped by every write that the data plane must see (users, credentials, tiers, peers). */
+  /** The schema version of the open database (ferry_meta). */
+  schemaVersion(): Promise<number>;
+  /**
+   * Runs `fn` in one transaction: every call on `tx` commits together or not at all (a write and its
+   * audit event, a rotation's delete and insert). Nested calls join the outer transaction. Do slow
+   * work (password hashing) before, not inside: on SQLite the transaction holds the write lock.
+   */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /** A counter bumped by every write that the data plane must see (users, credentials, tokens, tiers, peers). */
   revision(): Promise<number>;
 
   // users
@@ -136,12 +144,16 @@ export interface Store {
   // proxy credentials
   addProxyCredential(userId: number, username: string, passwordHash: string): Promise<ProxyCredential>;
   listProxyCredentials(userId?: number): Promise<ProxyCredential[]>;
+  getProxyCredential(idOrUsername: number | string): Promise<ProxyCredential | null>;
+  /** Replaces a credential's password (rotation); keeps its name and id. */
+  setProxyCredentialHash(id: number, passwordHash: string): Promise<ProxyCredential>;
   deleteProxyCredential(id: number): Promise<void>;
 
   // API tokens (only the SHA-256 of a token is stored)
   createToken(t: { userId: number; name: string; scopes: TokenScope[]; expiresAt: number | null; tokenHash: string }): Promise<ApiToken>;
   findTokenByHash(tokenHash: string): Promise<(ApiToken & { userName: string }) | null>;
   listTokens(userId?: number): Promise<ApiToken[]>;
+  getToken(id: number): Promise<ApiToken | null>;
   deleteToken(id: number): Promise<void>;
   touchToken(id: number, at: number): Promise<void>;
 
@@ -163,10 +175,13 @@ export interface Store {
   addUsage(rows: UsageRow[]): Promise<void>;
   usageSince(userId: number, sinceDay: number): Promise<{ bytesUp: number; bytesDown: number }>;
   listUsage(userId?: number, sinceDay?: number): Promise<UsageRow[]>;
+  /** Per-user sums of the days >= sinceDay (one query for every user: quota snapshots). */
+  usageTotals(sinceDay: number): Promise<{ userId: number; bytesUp: number; bytesDown: number }[]>;
 
   // audit
   addAuditEvent(e: Omit<AuditEvent, 'id'>): Promise<AuditEvent>;
-  listAuditEvents(opts?: { since?: number; limit?: number }): Promise<AuditEvent[]>;
+  /** Newest first. `subject` matches events whose actor or target is that name. */
+  listAuditEvents(opts?: { since?: number; limit?: number; subject?: string }): Promise<AuditEvent[]>;
   addConnections(rows: ConnectionRecord[]): Promise<void>;
   listConnections(opts?: { since?: number; user?: string; limit?: number }): Promise<ConnectionRecord[]>;
   /** Deletes connection records older than `before`; returns how many. */
@@ -174,6 +189,12 @@ export interface Store {
 
   /** Everything stored about a user (GDPR export). */
   exportUser(userId: number): Promise<Record<string, unknown>>;
-  /** Erases a user and every record naming them (GDPR erasure), audit events included except the erasure itself. */
-  forgetUser(userId: number): Promise<void>;
+  /**
+   * Erases a user and every record naming them (GDPR erasure): the user row with its credentials,
+   * tokens, peers and usage, and their connection records. Audit events that name them keep what
+   * happened and when but lose the name: actor/target become `redactAs` and details are dropped (an
+   * admin trail with holes would be worse than one with a pseudonym; default `forgotten#<id>`).
+   * Then `event`, if given, is recorded in the same transaction.
+   */
+  forgetUser(userId: number, opts?: { redactAs?: string; event?: Omit<AuditEvent, 'id'> }): Promise<void>;
 }

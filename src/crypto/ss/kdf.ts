@@ -47,3 +47,8 @@ function deriveKey(context: Uint8Array, a: Uint8Array, b: Uint8Array, len: numbe
   material.set(b, a.length);
   return Buffer.from(blake3(material, { context, dkLen: len }));
 }
+
+/** blake3::derive_key(context, material) with a string context (exported for known-answer tests). */
+export function blake3DeriveKey(context: string, material: Uint8Array, len = 32): Buffer {
+  return Buffer.from(blake3(material, { context: new TextEncoder().encode(context), dkLen: len }));
+}

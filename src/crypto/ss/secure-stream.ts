@@ -137,6 +137,14 @@ export class SecureStream extends Duplex {
     this.socket.setKeepAlive(enable, delay);
     return this;
   }
+  ref(): this {
+    this.socket.ref();
+    return this;
+  }
+  unref(): this {
+    this.socket.unref();
+    return this;
+  }
   get localAddress(): string | undefined {
     return this.socket.localAddress;
   }

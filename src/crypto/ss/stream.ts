@@ -63,6 +63,13 @@ export class ChunkOpener {
   private partial: Buffer | null = null;
   private partialLen = 0;
   failure: OpenFailure | null = null;
+  /**
+   * Deliver the payloads of one push() as one buffer (copied together) instead of one call per
+   * chunk: the consumer then writes 64 KiB per syscall instead of four 16 KiB writes. Off while a
+   * server still parses the request, where the first payload must arrive on its own.
+   */
+  batch = false;
+  private pending: Buffer[] = [];
 
   /**
    * @param sink receives each payload; it may keep the buffer (it is never reused). Replaceable: a
@@ -90,6 +97,16 @@ export class ChunkOpener {
   /** Feeds received bytes. Returns false (and sets `failure`) when the stream must be abandoned. */
   push(data: Buffer): boolean {
     if (this.failure) return false;
+    const ok = this.consume(data);
+    const p = this.pending;
+    if (p.length > 0) {
+      this.pending = [];
+      this.sink(p.length === 1 ? p[0]! : Buffer.concat(p));
+    }
+    return ok;
+  }
+
+  private consume(data: Buffer): boolean {
     let off = 0;
     const end = data.length;
     if (this.partial) {
@@ -132,7 +149,10 @@ export class ChunkOpener {
     } else {
       this.need = 2 + TAG_LEN;
       this.expectLength = true;
-      if (plain.length > 0) this.sink(plain);
+      if (plain.length > 0) {
+        if (this.batch) this.pending.push(plain);
+        else this.sink(plain);
+      }
     }
     return true;
   }

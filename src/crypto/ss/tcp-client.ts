@@ -135,6 +135,7 @@ export class ClientStreamCodec {
     const userKey = this.keys[this.keys.length - 1]!;
     if (this.method.edition === 'aead') {
       this.opener = new ChunkOpener(createAead(this.method.algorithm, aeadSubkey(userKey, salt)), this.method.maxPayload, this.opts.sink);
+      this.opener.batch = true;
       return this.decode(buf.subarray(keyLen));
     }
     const opener = new ChunkOpener(createAead(this.method.algorithm, sessionSubkey2022(userKey, salt)), this.method.maxPayload, this.opts.sink);
@@ -146,6 +147,7 @@ export class ClientStreamCodec {
     if (!h.subarray(9, 9 + keyLen).equals(this.salt)) return this.fail('response is bound to another request');
     if (this.opts.saltFilter && !this.opts.saltFilter.checkAndAdd(salt)) return this.fail('response salt replayed');
     opener.expectPayload(h.readUInt16BE(9 + keyLen));
+    opener.batch = true;
     this.opener = opener;
     return this.decode(buf.subarray(headLen));
   }

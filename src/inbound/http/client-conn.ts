@@ -9,7 +9,6 @@
 import type { Socket } from 'node:net';
 import { asFerryError, FerryError } from '../../core/errors.js';
 import { newSessionId, type Session } from '../../core/session.js';
-import { relay } from '../../net/relay.js';
 import type { Decision } from '../../router/router.js';
 import type { InboundContext } from '../context.js';
 import { logBadClient, logDenied, openTcp, type OpenedTcp } from '../dispatch.js';
@@ -38,6 +37,7 @@ import { OriginConn, poolKey, type OriginOwner, type OriginPool } from './origin
 import { parseBasic } from './proxy-auth.js';
 import { CONNECT_OK, errorReply, REPLY_CLOSE, REPLY_KEEP, REPLY_KEEP_10 } from './replies.js';
 import { parseAbsoluteForm, parseAuthority, type Target } from './target.js';
+import { startTunnel } from './tunnel.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 const LFLF = Buffer.from('\n\n', 'latin1');
@@ -726,13 +726,19 @@ export class ClientConn implements OriginOwner, ChunkSink {
   private startConnectTunnel(sock: Socket): void {
     this.state = S_TUNNEL;
     this.detachClient();
-    sock.setNoDelay(true);
-    this.client.write(CONNECT_OK);
-    // Bytes the client sent right behind the CONNECT head (a pipelined TLS ClientHello).
     const early = this.pending;
     this.pending = null;
-    if (early !== null) sock.write(early);
-    this.runRelay(sock, early === null ? 0 : early.length, 0);
+    const record = this.record;
+    this.record = null;
+    const idleMs = this.ctx.timeouts().idleMs;
+    startTunnel(this.client, sock, {
+      toClient: [CONNECT_OK],
+      toOrigin: early,
+      up: 0,
+      down: 0,
+      idleMs,
+      record,
+    });
   }
 
   private startUpgradeTunnel(h: Head, originRest: Buffer | null): void {
@@ -740,23 +746,18 @@ export class ClientConn implements OriginOwner, ChunkSink {
     this.origin = null;
     this.state = S_TUNNEL;
     this.detachClient();
-    const sock = oc.detach();
-    this.client.write(clientResponseHead(h, CONN_UPGRADE, false, this.ctx.http().via), 'latin1');
-    if (originRest !== null) this.client.write(originRest);
+    const head = clientResponseHead(h, CONN_UPGRADE, false, this.ctx.http().via);
     const early = this.pending;
     this.pending = null;
-    if (early !== null) sock.write(early);
-    this.runRelay(sock, this.up + (early === null ? 0 : early.length), this.down);
-  }
-
-  private runRelay(sock: Socket, up: number, down: number): void {
-    sock.allowHalfOpen = true;
     const record = this.record;
     this.record = null;
-    void relay(this.client, sock, { idleTimeoutMs: this.ctx.timeouts().idleMs }).then((r) => {
-      r.up += up;
-      r.down += down;
-      record?.done(r);
+    startTunnel(this.client, oc.detach(), {
+      toClient: originRest === null ? [head] : [head, originRest],
+      toOrigin: early,
+      up: this.up,
+      down: this.down,
+      idleMs: this.ctx.timeouts().idleMs,
+      record,
     });
   }
 

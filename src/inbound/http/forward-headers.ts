@@ -39,6 +39,7 @@ export function originRequestHead(h: Head, t: Target, o: RequestRewrite): string
       case 'proxy-connection':
       case 'keep-alive':
       case 'proxy-authorization': // credentials for this proxy, never for the origin
+      case 'proxy-authenticate': // a response field; meaningless (and hop-by-hop) in a request
       case 'te':
       case 'upgrade':
         continue;

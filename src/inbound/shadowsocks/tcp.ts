@@ -87,6 +87,7 @@ async function connect(deps: TcpDeps, socket: Socket, parser: RequestParser, tab
   const response = new ServerStreamCodec(table.method, parser.userKey!.key, parser.requestSalt!, deps.now);
   const secure = new SecureStream(socket, (sink) => {
     opener.sink = sink;
+    opener.batch = true;
     const codec: WireCodec = {
       encode: (d) => response.encode(d),
       decode: (d) => opener.push(d),

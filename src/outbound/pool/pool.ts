@@ -49,6 +49,8 @@ export interface PoolConfig {
   /** Time one attempt may take before the next member is tried (bounded by the connect timeout). */
   attemptTimeoutMs?: number | undefined;
   health?: Partial<HealthPolicy> & { probe?: Probe | undefined; probeTimeoutMs?: number | undefined };
+  /** The clock (tests pass a fake one). */
+  now?: (() => number) | undefined;
 }
 
 export interface PoolState {
@@ -84,10 +86,12 @@ export class PoolOutbound implements Outbound {
   /** rotation: interval — the member currently serving, per tag filter. */
   private readonly epoch = new Map<string, { member: Member; until: number }>();
   private readonly prober: Prober | null;
+  private readonly now: () => number;
 
   constructor(private readonly cfg: PoolConfig) {
     if (cfg.members.length === 0) throw new FerryError('E_CONFIG', `pool ${cfg.name}: no members`);
     this.name = cfg.name;
+    this.now = cfg.now ?? Date.now;
     this.strategyName = cfg.strategy ?? 'round-robin';
     this.strategy = makeStrategy(this.strategyName);
     this.rotation = cfg.rotation ?? 'connection';
@@ -126,7 +130,7 @@ export class PoolOutbound implements Outbound {
   async dial(dest: Destination, opts: DialOptions): Promise<Socket> {
     const s = opts.session;
     const pinned = s.exit !== undefined || this.pinned(s);
-    const deadline = Date.now() + opts.connectTimeoutMs;
+    const deadline = this.now() + opts.connectTimeoutMs;
     const maxAttempts = Math.min(this.cfg.maxAttempts ?? DEFAULTS.maxAttempts, this.members.length);
     const tried: Member[] = [];
     let lastErr: unknown = null;
@@ -136,7 +140,7 @@ export class PoolOutbound implements Outbound {
     const absoluteForm = opts.absoluteForm === true && pinned;
     while (m !== null) {
       tried.push(m);
-      const left = deadline - Date.now();
+      const left = deadline - this.now();
       if (left <= 0) break;
       const more = tried.length < maxAttempts;
       const attemptMs = more ? Math.min(left, this.cfg.attemptTimeoutMs ?? DEFAULTS.attemptTimeoutMs) : left;
@@ -153,7 +157,7 @@ export class PoolOutbound implements Outbound {
       } catch (err) {
         lastErr = err;
         if (opts.signal?.aborted || !isExitFault(err)) throw err;
-        m.faulted(err as Error, Date.now());
+        m.faulted(err as Error, this.now());
         if (!more) break;
         m = this.chooseOrNull(s, tried);
       }
@@ -209,7 +213,7 @@ export class PoolOutbound implements Outbound {
   }
 
   private chooseOrNull(s: Session, exclude: readonly Member[] | null): Member | null {
-    const now = Date.now();
+    const now = this.now();
     const filter = tagFilter(s.params);
     const candidates = this.candidates(filter, exclude, now);
     if (candidates.length === 0) return null;
@@ -259,7 +263,7 @@ export class PoolOutbound implements Outbound {
     s.exit = m.name;
     const sid = s.params?.[SESSION_KEY];
     if (sid !== undefined && s.user !== null)
-      this.sticky.set(stickyKey(s.user, sid, tagFilter(s.params)), m.name, this.sessionTtl(s), Date.now());
+      this.sticky.set(stickyKey(s.user, sid, tagFilter(s.params)), m.name, this.sessionTtl(s), this.now());
   }
 
   private sessionTtl(s: Session): number {

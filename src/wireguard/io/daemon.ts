@@ -32,21 +32,33 @@ export async function runInterface(
   log: LogFn,
   opts: { listenPort?: number } = {},
 ): Promise<RunningInterface> {
-  const iface = await WgInterface.create({
-    name,
-    log,
-    ...(opts.listenPort !== undefined ? { listenPort: opts.listenPort } : {}),
-  });
+  // Signals that arrive while the interface is being set up are held and acted on once it is (the
+  // socket may already be visible to a supervisor that sends SIGTERM at once).
+  let early: string | null = null;
+  const earlySignal = (sig: NodeJS.Signals): void => void (early = `received ${sig}`);
+  process.on('SIGTERM', earlySignal);
+  process.on('SIGINT', earlySignal);
+  let iface: WgInterface;
   let uapi: UapiServer;
   try {
-    uapi = await UapiServer.listen(iface.name, {
-      state: () => iface.uapiState(),
-      target: iface.uapiTarget(),
-      onError: (m) => log('error', `UAPI: ${m}`),
+    iface = await WgInterface.create({
+      name,
+      log,
+      ...(opts.listenPort !== undefined ? { listenPort: opts.listenPort } : {}),
     });
-  } catch (e) {
-    iface.close();
-    throw e;
+    try {
+      uapi = await UapiServer.listen(iface.name, {
+        state: () => iface.uapiState(),
+        target: iface.uapiTarget(),
+        onError: (m) => log('error', `UAPI: ${m}`),
+      });
+    } catch (e) {
+      iface.close();
+      throw e;
+    }
+  } finally {
+    process.off('SIGTERM', earlySignal);
+    process.off('SIGINT', earlySignal);
   }
 
   let resolveStopped!: (r: string) => void;
@@ -81,12 +93,11 @@ export async function runInterface(
   process.on('SIGUSR1', onUsr1);
   iface.onClose((reason) => void stop(reason));
   uapi.onRemoved(() => void stop('UAPI socket removed'));
-  // A read error tells us about deletion only when the queue is read; this catches an idle interface.
-  const linkCheck = setInterval(() => {
-    if (!iface.tun.exists()) void stop(`interface ${iface.name} was deleted`);
-  }, 1000);
-  linkCheck.unref();
+  // Without rtnetlink (unusual sandboxes) link changes and deletion are polled instead.
+  const linkCheck = iface.linkWatched ? undefined : setInterval(() => iface.checkLink(), 1000);
+  linkCheck?.unref();
 
   log('info', `interface ${iface.name} up, UAPI at ${uapi.path}`);
+  if (early) void stop(early);
   return { iface, uapi, stopped, stop };
 }

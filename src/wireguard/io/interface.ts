@@ -10,10 +10,32 @@
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { Device, type Endpoint } from '../device.js';
-import { TunDevice, type TunOptions } from '../../tun/tun-device.js';
+import { TunDevice, type LinkState, type TunOptions } from '../../tun/tun-device.js';
 import { DgramBind, type Bind } from './udp-bind.js';
 import { NativeBind } from './native-bind.js';
 import { type UapiDeviceState, type UapiPeerChange, type UapiTarget } from '../uapi/protocol.js';
+
+/**
+ * CSPRNG bytes served from a 4 KiB pool. The device asks for two bytes of timer jitter on many data
+ * packets (every first packet after an authenticated receive), and a randomBytes() call per packet
+ * costs more than the pool's amortised refill. Slices are never handed out twice: an exhausted pool
+ * is replaced, not overwritten, so a caller that keeps a slice keeps its bytes.
+ */
+function pooledRandom(): (n: number) => Uint8Array {
+  const POOL = 4096;
+  let pool = randomBytes(POOL);
+  let off = 0;
+  return (n) => {
+    if (n > POOL / 16) return randomBytes(n);
+    if (off + n > POOL) {
+      pool = randomBytes(POOL);
+      off = 0;
+    }
+    const out = pool.subarray(off, off + n);
+    off += n;
+    return out;
+  };
+}
 
 export type LogFn = (level: 'error' | 'info' | 'verbose', msg: string) => void;
 
@@ -68,10 +90,14 @@ export class WgInterface {
       },
       now: this.now,
       wallNow: () => Date.now(),
-      random: (n) => randomBytes(n),
+      random: pooledRandom(),
       // Handshake messages are queued and processed once per loop turn (see reschedule), so a flood
-      // read in one burst shows up as queue depth - the core's "under load" signal for cookies.
+      // read in one burst shows up as queue depth - the core's "under load" signal for cookies
+      // (whitepaper §5.3). The queue is drained every turn, so it never gets deep the way
+      // wireguard-go's does between goroutines: 256 puts the threshold at 32 handshake messages
+      // pending in one turn, far above what honest peers produce and well inside one recvmmsg batch.
       deferHandshakes: true,
+      handshakeQueueCapacity: 256,
     });
   }
 
@@ -90,13 +116,37 @@ export class WgInterface {
       log('info', `interface ${tun.name} is gone (${reason})`);
       iface.close(reason);
     });
-    iface.device.up();
+    // The device is up exactly while the link is (as wireguard-go does): no handshakes or keepalives
+    // from an interface the administrator took down, and padding follows the MTU.
+    iface.linkWatched = tun.watchLink((st) => iface.onLink(st));
     iface.reschedule();
     return iface;
   }
 
   get name(): string {
     return this.tun.name;
+  }
+
+  /** False when rtnetlink was unavailable and link changes must be polled (checkLink()). */
+  linkWatched = false;
+
+  /** Polls the link state; only needed when linkWatched is false. */
+  checkLink(): void {
+    this.tun.checkLink();
+  }
+
+  private onLink(st: LinkState | null): void {
+    if (this.closed) return;
+    if (st === null) {
+      this.log('info', `interface ${this.tun.name} was deleted`);
+      this.close('interface deleted');
+      return;
+    }
+    this.device.mtu = st.mtu;
+    if (st.up) this.device.up();
+    else this.device.down();
+    this.log('verbose', `link ${st.up ? 'up' : 'down'}, mtu ${st.mtu}`);
+    this.reschedule();
   }
 
   get isClosed(): boolean {

@@ -343,6 +343,36 @@ describe('http proxy: errors and hostile clients', { skip: skipReason({ tools: [
     }
   });
 
+  it('survives random garbage and truncated requests, leaving no connection open', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const inputs: Buffer[] = [];
+    for (let i = 0; i < 60; i++) inputs.push(randomBytes(1 + ((i * 37) % 700)));
+    const valid = `POST ${base}/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`;
+    // Every prefix of a valid request, cut off by the client closing.
+    for (let i = 1; i < valid.length; i += 7) inputs.push(Buffer.from(valid.slice(0, i)));
+    const clients = inputs.map((b) => {
+      const c = new RawClient(proxy.port);
+      void c.send(b).then(() => c.socket.end());
+      return c;
+    });
+    try {
+      await waitFor(
+        'every hostile connection to be closed',
+        () => clients.every((c) => c.closed || c.ended),
+        {
+          timeoutMs: 8000,
+        },
+      );
+      await waitFor('the proxy to hold no client connection', () => proxy.clientCount() === 0, {
+        timeoutMs: 8000,
+      });
+      const ok = await curl(['-x', proxy.url, `${base}/still-alive`]);
+      assert.equal(ok.stdout, 'fine');
+    } finally {
+      for (const c of clients) c.destroy();
+    }
+  });
+
   it('closes an idle keep-alive connection after timeouts.idle', async () => {
     const p = await startProxy({ timeouts: { idleMs: 300 } });
     const c = new RawClient(p.port);

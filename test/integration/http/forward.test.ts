@@ -420,3 +420,38 @@ describe('http proxy: behind a sniffer (mixed inbound)', { skip: skipReason({ to
     }
   });
 });
+
+describe('http proxy: session records', { skip: skipReason({ tools: ['curl'] }) }, () => {
+  it('writes one audit record per request, also for requests on pooled origin connections', async () => {
+    const origin = await startHttpOrigin((_req, res) => res.end('0123456789'));
+    const proxy = await startProxy({ accessLog: 'audit' });
+    try {
+      const url = `http://127.0.0.1:${origin.port}`;
+      const r = await curl(['-x', proxy.url, `${url}/a`, `${url}/b`, `${url}/c`]);
+      assert.equal(r.code, 0, r.stderr);
+      const records = proxy
+        .logs()
+        .split('\n')
+        .filter((l) => l.includes('"msg":"session"'))
+        .map(
+          (l) => JSON.parse(l) as { cmd: string; dest: string; down: number; reused?: boolean; end: string },
+        );
+      assert.equal(records.length, 3, proxy.logs());
+      for (const rec of records) {
+        assert.equal(rec.cmd, 'http');
+        assert.equal(rec.dest, `127.0.0.1:${origin.port}`);
+        assert.ok(rec.down > 10, 'response bytes counted');
+        assert.equal(rec.end, 'closed');
+      }
+      assert.equal(
+        records.filter((x) => x.reused === true).length,
+        2,
+        'two requests rode the pooled connection',
+      );
+      assert.equal(origin.connections(), 1);
+    } finally {
+      await proxy.close();
+      await origin.close();
+    }
+  });
+});

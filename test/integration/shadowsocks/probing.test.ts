@@ -163,6 +163,8 @@ describe('Shadowsocks server under hostile input', () => {
       cleanups.push(() => cap.kill());
       await waitFor('tcpdump to listen', () => cap.output().includes('listening on'));
       await curlSocks(client.port, `http://127.0.0.1:${origin.port}/${marker}?q=${marker}`);
+      // -U writes each packet as it comes: wait until the origin leg (plaintext) is in the file.
+      await waitFor('the capture to hold the origin leg', () => readFileSync(file).includes(Buffer.from(marker)));
       await cap.kill('SIGINT');
       const pcap = readFileSync(file);
       // Control: the proxy↔origin leg is plaintext HTTP, so the capture did see the request…

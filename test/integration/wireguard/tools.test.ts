@@ -4,6 +4,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { blake2s } from '@noble/hashes/blake2.js';
 import { skipReason, requirePrereqs } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
 import { run, start } from '../../helpers/proc.js';
@@ -337,5 +339,58 @@ describe('hostile datagrams', { skip }, () => {
     assert.ok(await ping(p.a.ns, p.b.inner4, { count: 3 }));
     assert.ok(await ping(p.b.ns, p.a.inner4, { count: 3 }));
     assert.ok(run('ip', ['netns', 'pids', p.a.ns.name]).trim().length > 0);
+  });
+
+  it('answers a flood of initiations with cookie replies (under load) and stays up', async () => {
+    const p = pair!;
+    await pingUntil(p.b.ns, p.a.inner4);
+    // Initiations that pass the mac1 check (whitepaper §5.4.4: mac1 = MAC(HASH("mac1----" ||
+    // Spub_responder), msg[0..116])) but carry garbage, sent in one burst: enough pending at once to
+    // put a under load, where it must reply with cookies (§5.4.7) instead of doing Diffie-Hellman.
+    const mac1Key = blake2s(Buffer.concat([Buffer.from('mac1----'), Buffer.from(p.a.key.pub, 'base64')]));
+    const msgs: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      const m = randomBytes(148);
+      m.writeUInt32LE(1, 0);
+      m.set(blake2s(m.subarray(0, 116), { key: mac1Key, dkLen: 16 }), 116);
+      m.fill(0, 132);
+      msgs.push(m.toString('hex'));
+    }
+    const file = p.scratch.file('flood.txt', msgs.join('\n'));
+    const before = await ferryStats(p.a);
+    const script = `
+      const d = require('dgram').createSocket('udp4');
+      const lines = require('fs').readFileSync('${file}', 'utf8').split('\\n');
+      let left = lines.length;
+      for (const l of lines) d.send(Buffer.from(l, 'hex'), ${p.a.port}, '${p.a.outer4}', () => --left || d.close());`;
+    const r = await runAsync('ip', p.b.ns.wrap(['node', '-e', script]));
+    assert.equal(r.code, 0, r.stderr);
+    const s = await waitFor('cookie replies', async () => {
+      const st = await ferryStats(p.a);
+      return st.device.cookieRepliesSent! > before.device.cookieRepliesSent! ? st : null;
+    });
+    assert.equal(
+      s.device.handshakesCompleted,
+      before.device.handshakesCompleted,
+      'no garbage handshake completed',
+    );
+    assert.ok(await ping(p.b.ns, p.a.inner4, { count: 2 }), 'the established session is unaffected');
+  });
+
+  it('follows the link: down stops the device, up restarts it with a new handshake', async () => {
+    const p = pair!;
+    await pingUntil(p.b.ns, p.a.inner4);
+    const before = await ferryStats(p.a);
+    p.a.ns.ip(['link', 'set', p.a.ifname, 'down']);
+    // Down: b's packets find no session on a (the device dropped its keys with the link).
+    assert.equal(await ping(p.b.ns, p.a.inner4, { count: 1, timeoutS: 1 }), false);
+    p.a.ns.ip(['link', 'set', p.a.ifname, 'up']);
+    p.a.ns.ip(['route', 'replace', `${p.a.inner4.replace(/\.\d+$/, '.0')}/24`, 'dev', p.a.ifname]);
+    await pingUntil(p.a.ns, p.b.inner4);
+    const after = await ferryStats(p.a);
+    assert.ok(
+      after.device.handshakesCompleted! > before.device.handshakesCompleted!,
+      'a new handshake after up',
+    );
   });
 });

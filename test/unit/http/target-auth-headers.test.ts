@@ -82,7 +82,7 @@ describe('hop-by-hop header rewriting', () => {
   it('drops hop-by-hop and Connection-named fields, replaces Host, never drops framing fields', () => {
     const h = parseRequestHead(
       'POST http://o.example:81/p HTTP/1.1\r\nHost: evil\r\nConnection: keep-alive, X-Hop, Content-Length\r\n' +
-        'X-Hop: 1\r\nKeep-Alive: 5\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic eDp5\r\nTE: trailers\r\n' +
+        'X-Hop: 1\r\nKeep-Alive: 5\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic eDp5\r\nProxy-Authenticate: Basic\r\nTE: trailers\r\n' +
         'Upgrade: h2c\r\nContent-Length: 3\r\nX-End: 2\r\n\r\n',
     );
     frameRequest(h);

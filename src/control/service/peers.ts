@@ -1,0 +1,59 @@
+// WireGuard peers (devices) of a user. Provisioning (keys, addresses, config files) belongs to the
+// VPN side; this records them and enforces the tier's device cap.
+import { FerryError } from '../../core/errors.js';
+import type { Ctx } from './context.js';
+import { canSeeAll, requireRead, requireReadOf, requireWriteOf } from './principal.js';
+import { parseInput, peerAddSchema, tierNameSchema, type PeerAddInput } from './schemas.js';
+import { userName } from './users.js';
+import { peerView, type PeerView } from './views.js';
+
+export async function addPeer(ctx: Ctx, input: PeerAddInput): Promise<PeerView> {
+  const i = parseInput(peerAddSchema, input, 'peer add');
+  requireWriteOf(ctx.principal, i.user, 'add devices for this user');
+  return ctx.store.transaction(async (tx) => {
+    const u = await ctx.mutableUser(i.user, tx);
+    const tier = u.tierId === null ? null : await tx.getTier(u.tierId);
+    const existing = await tx.listPeers(u.id);
+    if (tier?.maxDevices != null && existing.length >= tier.maxDevices)
+      throw new FerryError('E_CONFLICT', `tier '${tier.name}' allows ${tier.maxDevices} device(s); remove one first`);
+    if (existing.some((p) => p.name === i.name)) throw new FerryError('E_CONFLICT', `device '${i.name}' exists`);
+    const p = await tx.createPeer({
+      userId: u.id,
+      name: i.name,
+      publicKey: i.publicKey,
+      presharedKey: i.presharedKey ?? null,
+      addressV4: i.addressV4 ?? null,
+      addressV6: i.addressV6 ?? null,
+    });
+    await ctx.audit(tx, 'peer.add', u.name, { device: p.name, publicKey: p.publicKey });
+    return peerView(p, u.name);
+  });
+}
+
+export async function listPeers(ctx: Ctx, user?: string): Promise<PeerView[]> {
+  if (user === undefined && !canSeeAll(ctx.principal)) {
+    if (ctx.principal.user === null) requireRead(ctx.principal, 'list devices');
+    user = ctx.principal.user!;
+  }
+  if (user !== undefined) {
+    const name = userName(user);
+    requireReadOf(ctx.principal, name, "list this user's devices");
+    const u = await ctx.user(name);
+    return (await ctx.store.listPeers(u.id)).map((p) => peerView(p, name));
+  }
+  const names = new Map((await ctx.store.listUsers()).map((u) => [u.id, u.name]));
+  return (await ctx.store.listPeers()).map((p) => peerView(p, names.get(p.userId) ?? '?'));
+}
+
+export async function removePeer(ctx: Ctx, user: string, device: string): Promise<void> {
+  user = userName(user);
+  device = parseInput(tierNameSchema, device, 'device name');
+  requireWriteOf(ctx.principal, user, "remove this user's devices");
+  await ctx.store.transaction(async (tx) => {
+    const u = await ctx.mutableUser(user, tx);
+    const p = (await tx.listPeers(u.id)).find((x) => x.name === device);
+    if (!p) throw new FerryError('E_NOT_FOUND', `user '${user}' has no device '${device}'`);
+    await tx.deletePeer(p.id);
+    await ctx.audit(tx, 'peer.remove', user, { device, publicKey: p.publicKey });
+  });
+}

@@ -1,0 +1,162 @@
+// The sans-IO pieces: chunk stream (split anywhere, tampering detected), address codec, replay
+// filters, and UDP packets of both editions (2022 packets built independently from the spec).
+import assert from 'node:assert/strict';
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { blake3 } from '@noble/hashes/blake3.js';
+import { createAead } from '../../../src/crypto/ss/aead.js';
+import { encodeAddress, readAddress } from '../../../src/crypto/ss/address.js';
+import { blake3DeriveKey } from '../../../src/crypto/ss/kdf.js';
+import { buildKeyTable } from '../../../src/crypto/ss/keys.js';
+import { methodInfo, METHOD_NAMES, serverKey } from '../../../src/crypto/ss/methods.js';
+import { PacketWindow, SaltPool, SaltRing } from '../../../src/crypto/ss/replay.js';
+import { ChunkOpener, ChunkSealer } from '../../../src/crypto/ss/stream.js';
+import { openAeadPacket, sealAeadPacket, Udp2022Client, Udp2022Server, Udp2022ServerSession } from '../../../src/crypto/ss/udp.js';
+
+describe('chunk stream', () => {
+  for (const alg of ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305'] as const) {
+    it(`${alg}: round trip through arbitrary splits, chunks capped at the maximum`, () => {
+      const key = randomBytes(alg === 'aes-128-gcm' ? 16 : 32);
+      const sealer = new ChunkSealer(createAead(alg, key), 0x3fff);
+      const data = randomBytes(100_000);
+      const wire = Buffer.concat([sealer.seal(data.subarray(0, 70_000)), sealer.seal(data.subarray(70_000))]);
+      assert.equal(wire.length, data.length + Math.ceil(70_000 / 0x3fff) * 34 + Math.ceil(30_000 / 0x3fff) * 34);
+      const out: Buffer[] = [];
+      const opener = new ChunkOpener(createAead(alg, key), 0x3fff, (p) => out.push(Buffer.from(p)));
+      for (let off = 0; off < wire.length; ) {
+        const n = 1 + Math.floor(Math.random() * 5000);
+        assert.ok(opener.push(Buffer.from(wire.subarray(off, off + n))));
+        off += n;
+      }
+      assert.deepEqual(Buffer.concat(out), data);
+      assert.ok(out.every((p) => p.length <= 0x3fff));
+    });
+  }
+
+  it('a flipped bit fails authentication; an AEAD length above 0x3FFF is refused', () => {
+    const key = randomBytes(32);
+    const wire = new ChunkSealer(createAead('aes-256-gcm', key), 0x3fff).seal(Buffer.from('some payload'));
+    wire[25]! ^= 1;
+    const o = new ChunkOpener(createAead('aes-256-gcm', key), 0x3fff, () => undefined);
+    assert.equal(o.push(wire), false);
+    assert.equal(o.failure, 'auth');
+    // A sealer allowed 0xFFFF (2022) produces a length an AEAD opener must refuse.
+    const big = new ChunkSealer(createAead('aes-256-gcm', key), 0xffff).seal(randomBytes(0x4000));
+    const o2 = new ChunkOpener(createAead('aes-256-gcm', key), 0x3fff, () => undefined);
+    assert.equal(o2.push(big), false);
+    assert.equal(o2.failure, 'length');
+  });
+});
+
+describe('address (RFC 1928 §5 form)', () => {
+  it('round-trips IPv4, IPv6 and names, and waits for incomplete input', () => {
+    for (const d of [
+      { host: '192.0.2.7', port: 8080, kind: 'ipv4' as const },
+      { host: '2001:db8::1', port: 443, kind: 'ipv6' as const },
+      { host: 'example.org', port: 53, kind: 'domain' as const },
+    ]) {
+      const b = encodeAddress(d);
+      assert.deepEqual(readAddress(b, 0), { dest: d, end: b.length });
+      assert.equal(readAddress(b.subarray(0, b.length - 1), 0), null);
+    }
+    assert.throws(() => readAddress(Buffer.from([0x05, 1, 2, 3]), 0), /unknown address type/);
+    assert.throws(() => readAddress(Buffer.from([0x03, 3, 0x61, 0x20, 0x62, 0, 80]), 0), /invalid host name/);
+  });
+});
+
+describe('replay filters', () => {
+  it('SaltPool remembers salts for at least the TTL, exactly', () => {
+    let t = 0;
+    const pool = new SaltPool(60_000, () => t);
+    const a = randomBytes(32);
+    assert.equal(pool.checkAndAdd(a), true);
+    assert.equal(pool.checkAndAdd(a), false);
+    t = 61_000; // one rotation: still remembered
+    assert.equal(pool.checkAndAdd(a), false);
+    t = 200_000; // two periods later: forgotten (the ±30 s timestamp check refuses it anyway)
+    assert.equal(pool.checkAndAdd(a), true);
+  });
+
+  it('SaltRing keeps between N and 2N recent salts', () => {
+    const ring = new SaltRing(2);
+    const s = [1, 2, 3, 4, 5].map((i) => Buffer.alloc(16, i));
+    for (const x of s) assert.equal(ring.checkAndAdd(x), true);
+    assert.equal(ring.checkAndAdd(s[4]!), false);
+    assert.equal(ring.checkAndAdd(s[2]!), false);
+    assert.equal(ring.checkAndAdd(s[0]!), true, 'the oldest generation was dropped');
+  });
+
+  it('PacketWindow refuses duplicates and packets older than the window, accepts reordering', () => {
+    const w = new PacketWindow();
+    assert.equal(w.check(5n), true);
+    assert.equal(w.check(3n), true);
+    assert.equal(w.check(5n), false);
+    assert.equal(w.check(3000n), true);
+    assert.equal(w.check(10n), false, 'too old');
+    assert.equal(w.check(2999n), true);
+    assert.equal(w.check(2999n), false);
+    assert.equal(w.check(2n ** 60n), false, 'beyond 2^53');
+  });
+});
+
+describe('UDP packets', () => {
+  it('AEAD: seal/open, with the right key chosen among several', () => {
+    const m = methodInfo('chacha20-ietf-poly1305');
+    const keys = [
+      { user: 'a', key: serverKey(m, 'pw-a') },
+      { user: 'b', key: serverKey(m, 'pw-b') },
+    ];
+    const pkt = sealAeadPacket(m, keys[1]!.key, { host: '198.51.100.1', port: 53, kind: 'ipv4' }, Buffer.from('query'));
+    const r = openAeadPacket(m, keys, pkt);
+    assert.equal(r?.key.user, 'b');
+    assert.equal(r?.payload.toString(), 'query');
+    assert.equal(openAeadPacket(m, keys.slice(0, 1), pkt), null);
+  });
+
+  it('2022 AES: a client packet built from the spec (with EIH) is opened by the server', () => {
+    const m = methodInfo('2022-blake3-aes-128-gcm');
+    const ipsk = randomBytes(16);
+    const upsk = randomBytes(16);
+    const now = 1_700_000_000_000;
+    const table = buildKeyTable(m, { user: null, key: ipsk }, [{ user: 'dave', key: upsk }]);
+    const sep = Buffer.concat([randomBytes(8), Buffer.from([0, 0, 0, 0, 0, 0, 0, 7])]);
+    const ecb = (k: Buffer, b: Buffer): Buffer => createCipheriv('aes-128-ecb', k, null).setAutoPadding(false).update(b);
+    const hash = Buffer.from(blake3(upsk)).subarray(0, 16);
+    const eih = ecb(ipsk, Buffer.from(hash.map((x, i) => x ^ sep[i]!)));
+    const body = Buffer.alloc(1 + 8 + 2 + 7 + 4);
+    body[0] = 0;
+    body.writeBigUInt64BE(BigInt(now / 1000), 1);
+    body.writeUInt16BE(0, 9);
+    Buffer.from([1, 127, 0, 0, 1, 0x13, 0x88]).copy(body, 11);
+    body.write('ping', 18);
+    const subkey = blake3DeriveKey('shadowsocks 2022 session subkey', Buffer.concat([upsk, sep.subarray(0, 8)]), 16);
+    const c = createCipheriv('aes-128-gcm', subkey, sep.subarray(4, 16));
+    const packet = Buffer.concat([ecb(ipsk, sep), eih, c.update(body), c.final(), c.getAuthTag()]);
+    const r = new Udp2022Server(table, () => now).open(packet);
+    assert.ok(r);
+    assert.equal(r.user.user, 'dave');
+    assert.equal(r.packetId, 7n);
+    assert.deepEqual(r.dest, { host: '127.0.0.1', port: 5000, kind: 'ipv4' });
+    assert.equal(r.payload.toString(), 'ping');
+    assert.equal(new Udp2022Server(table, () => now + 31_000).open(packet), null, 'stale timestamp');
+  });
+
+  for (const name of METHOD_NAMES.filter((n) => n.startsWith('2022'))) {
+    it(`${name}: client ↔ server session round trip; replies only for the right session`, () => {
+      const m = methodInfo(name);
+      const psk = randomBytes(m.keyLen);
+      const table = buildKeyTable(m, { user: null, key: psk }, []);
+      const client = new Udp2022Client(m, [psk]);
+      const server = new Udp2022Server(table);
+      const req = server.open(client.seal({ host: 'dns.example', port: 53, kind: 'domain' }, Buffer.from('q')));
+      assert.ok(req);
+      assert.equal(req.dest.host, 'dns.example');
+      const sess = new Udp2022ServerSession(m, psk, req.sessionId);
+      const back = client.open(sess.seal({ host: '192.0.2.53', port: 53, kind: 'ipv4' }, Buffer.from('answer')));
+      assert.equal(back?.payload.toString(), 'answer');
+      const stranger = new Udp2022ServerSession(m, psk, randomBytes(8));
+      assert.equal(client.open(stranger.seal({ host: '192.0.2.53', port: 53, kind: 'ipv4' }, Buffer.from('x'))), null);
+      assert.equal(server.open(randomBytes(80)), null);
+    });
+  }
+});
