@@ -20,12 +20,29 @@ export interface NativeTun {
   netlinkDrain(fd: number): number;
   udpOpen(family: 4 | 6, port: number): number;
   udpLocalPort(fd: number): number;
-  udpRecvBatch(fd: number, buf: Uint8Array, slot: number, lengths: Int32Array, addrs: Uint8Array): number;
-  udpSendBatch(fd: number, buf: Uint8Array, lengths: Int32Array, addrs: Uint8Array, count: number): number;
+  udpEnableGro(fd: number): number;
+  udpRecvBatch(
+    fd: number,
+    buf: Uint8Array,
+    slot: number,
+    lengths: Int32Array,
+    addrs: Uint8Array,
+    segs: Int32Array,
+  ): number;
+  /** Returns the number sent, with GSO_FAILED or'ed in when the kernel refused a GSO send. */
+  udpSendBatch(
+    fd: number,
+    buf: Uint8Array,
+    lengths: Int32Array,
+    addrs: Uint8Array,
+    count: number,
+    gso: boolean,
+  ): number;
 }
 
 /** Size of the address records exchanged with udpRecvBatch/udpSendBatch (see native/tun.c). */
 export const ADDR_REC = 20;
+export const GSO_FAILED = 0x40000000;
 
 let cached: NativeTun | undefined;
 

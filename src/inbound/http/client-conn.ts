@@ -85,6 +85,9 @@ export class ClientConn implements OriginOwner, ChunkSink {
   private readonly srcAddr: string;
   private readonly srcPort: number;
   private clientPaused = false;
+  /** Reading is paused by the user's rate limit (tier), independently of backpressure. */
+  private clientRateWait = false;
+  private originRateWait = false;
 
   // ---- the current exchange ----
   private req: Head | null = null;
@@ -198,8 +201,49 @@ export class ClientConn implements OriginOwner, ChunkSink {
   };
 
   private readonly onDrain = (): void => {
-    this.origin?.resume();
+    if (!this.originRateWait) this.origin?.resume();
   };
+
+  /** The session's lease was revoked (quota spent, user disabled, killed by an operator). */
+  private readonly onKilled = (): void => {
+    this.client.destroy();
+  };
+
+  private readonly onClientRateDone = (): void => {
+    this.clientRateWait = false;
+    if (!this.clientPaused && this.state !== S_CLOSED) this.client.resume();
+  };
+
+  private readonly onOriginRateDone = (): void => {
+    this.originRateWait = false;
+    if (this.client.writableLength <= WRITE_BACKLOG) this.origin?.resume();
+  };
+
+  /** Takes the lease of the current exchange; its meter may revoke it. */
+  private setRecord(r: SessionRecord): void {
+    this.record = r;
+    r.meter.signal?.addEventListener('abort', this.onKilled, { once: true });
+  }
+
+  /** Counts client→destination bytes; the tier's rate limit may pause reading the client. */
+  private meterUp(n: number): void {
+    const wait = this.record?.meter.up(n) ?? 0;
+    if (wait > 0) {
+      this.clientRateWait = true;
+      this.client.pause();
+      setTimeout(this.onClientRateDone, wait);
+    }
+  }
+
+  /** Counts destination→client bytes; the tier's rate limit may pause reading the origin. */
+  private meterDown(n: number): void {
+    const wait = this.record?.meter.down(n) ?? 0;
+    if (wait > 0 && this.origin !== null) {
+      this.originRateWait = true;
+      this.origin.pause();
+      setTimeout(this.onOriginRateDone, wait);
+    }
+  }
 
   private readonly onTimeout = (): void => {
     // Idle keep-alive connection, or one we are closing: done. During an exchange the origin side's
@@ -349,7 +393,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
     const oc = this.shared.pool.take(key, decision.outbound, decision.guard, maxIdle);
     if (oc === null) return this.dial();
     try {
-      this.record = pooledRecord(this.ctx, s, decision);
+      this.setRecord(pooledRecord(this.ctx, s, decision));
     } catch (err) {
       if (!this.shared.pool.put(oc)) oc.destroy();
       const fe = asFerryError(err);
@@ -372,7 +416,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
       return;
     }
     this.dialAbort = null;
-    this.record = dialedRecord(opened);
+    this.setRecord(dialedRecord(opened));
     if (this.req!.method === 'CONNECT') return this.startConnectTunnel(opened.socket);
     const d = opened.decision;
     const oc = new OriginConn(
@@ -405,6 +449,9 @@ export class ClientConn implements OriginOwner, ChunkSink {
       forwardedFor: o.xForwardedFor ? this.srcAddr : null,
     });
     this.resState = R_HEAD;
+    // The request head counts as the user's traffic too (usage is bytes both ways, exactly).
+    this.up += head.length;
+    this.meterUp(head.length);
     const sock = oc.socket;
     const body = this.pending;
     if (h.bodyKind === BODY_NONE) {
@@ -427,7 +474,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
     }
     if (this.clientPaused && this.state === S_BODY) {
       this.clientPaused = false;
-      this.client.resume();
+      if (!this.clientRateWait) this.client.resume();
     }
   }
 
@@ -451,6 +498,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
       end = complete ? r : n;
     }
     this.up += end;
+    this.meterUp(end);
     if (end > 0 && !this.origin!.socket.write(end === n ? chunk : chunk.subarray(0, end)) && !complete) {
       this.client.pause();
       this.clientPaused = true;
@@ -474,6 +522,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
 
   onOriginData(chunk: Buffer): void {
     this.down += chunk.length;
+    this.meterDown(chunk.length);
     if (this.resState === R_BODY) this.forwardResponseBody(chunk, 0);
     else if (this.resState === R_HEAD) this.readResponseHead(chunk);
     else this.originReusable = false; // bytes nobody asked for
@@ -506,7 +555,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
   onOriginDrain(): void {
     if (this.clientPaused && this.state === S_BODY) {
       this.clientPaused = false;
-      this.client.resume();
+      if (!this.clientRateWait) this.client.resume();
     }
   }
 
@@ -711,7 +760,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
     this.session = null;
     if (this.clientPaused) {
       this.clientPaused = false;
-      this.client.resume();
+      if (!this.clientRateWait) this.client.resume();
     }
     if (this.pending !== null) {
       this.headActive = true;
@@ -728,8 +777,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
     this.detachClient();
     const early = this.pending;
     this.pending = null;
-    const record = this.record;
-    this.record = null;
+    const record = this.takeRecord();
     const idleMs = this.ctx.timeouts().idleMs;
     startTunnel(this.client, sock, {
       toClient: [CONNECT_OK],
@@ -749,8 +797,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
     const head = clientResponseHead(h, CONN_UPGRADE, false, this.ctx.http().via);
     const early = this.pending;
     this.pending = null;
-    const record = this.record;
-    this.record = null;
+    const record = this.takeRecord();
     startTunnel(this.client, oc.detach(), {
       toClient: originRest === null ? [head] : [head, originRest],
       toOrigin: early,
@@ -797,8 +844,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
     ) {
       this.origin = null;
       oc.destroy();
-      this.record?.cancel();
-      this.record = null;
+      this.takeRecord()?.cancel();
       this.retried = true;
       this.resState = R_IDLE;
       this.state = S_ROUTE;
@@ -866,11 +912,17 @@ export class ClientConn implements OriginOwner, ChunkSink {
     this.client.end();
   }
 
-  private endRecord(reason: 'closed' | 'error'): void {
+  /** Detaches the lease from this connection (a tunnel takes it over, or it is ended). */
+  private takeRecord(): SessionRecord | null {
     const r = this.record;
-    if (r === null) return;
+    if (r === null) return null;
     this.record = null;
-    r.done({ up: this.up, down: this.down, reason });
+    r.meter.signal?.removeEventListener('abort', this.onKilled);
+    return r;
+  }
+
+  private endRecord(reason: 'closed' | 'error'): void {
+    this.takeRecord()?.done({ up: this.up, down: this.down, reason });
   }
 
   private resetExchange(): void {

@@ -28,13 +28,14 @@ export function startTunnel(client: Socket, origin: Socket, t: TunnelStart): voi
     else client.write(b);
   }
   let up = t.up;
+  const record = t.record;
   if (t.toOrigin !== null) {
     origin.write(t.toOrigin);
     up += t.toOrigin.length;
+    record?.meter.up(t.toOrigin.length);
   }
   const down = t.down;
-  const record = t.record;
-  void relay(client, origin, { idleTimeoutMs: t.idleMs }).then((r) => {
+  void relay(client, origin, { idleTimeoutMs: t.idleMs, ...(record ? { meter: record.meter } : {}) }).then((r) => {
     r.up += up;
     r.down += down;
     record?.done(r);

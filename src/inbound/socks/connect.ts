@@ -51,7 +51,9 @@ export async function runConnect(
 /** Kept apart from runConnect so the relay's lifetime holds only what it needs. */
 function startRelay(ctx: InboundContext, client: Socket, opened: OpenedTcp, early: number): void {
   client.removeListener('error', ignoreError);
-  relay(client, opened.socket, { idleTimeoutMs: ctx.timeouts().idleMs }).then(
+  const meter = opened.lease.meter;
+  if (early > 0) meter.up(early);
+  relay(client, opened.socket, { idleTimeoutMs: ctx.timeouts().idleMs, meter }).then(
     (r) => {
       r.up += early;
       opened.done(r);

@@ -10,7 +10,7 @@
 // event-loop turn.
 //
 // Same contract as the dgram bind (udp-bind.ts): an IPv4 and an IPv6 socket (IPV6_V6ONLY) on one port.
-import { native, ADDR_REC, ERRNO, type NativeTun } from '../../tun/native.js';
+import { native, ADDR_REC, ERRNO, GSO_FAILED, type NativeTun } from '../../tun/native.js';
 import { formatIPv6, parseIPv4, parseIPv6 } from '../uapi/protocol.js';
 import type { Endpoint } from '../device.js';
 import type { Bind, BindStats, DatagramHandler } from './udp-bind.js';
@@ -32,6 +32,7 @@ class Socket {
   readonly recvBuf = new Uint8Array(SLOT * BATCH);
   readonly recvLens = new Int32Array(BATCH);
   readonly recvAddrs = new Uint8Array(BATCH * ADDR_REC);
+  readonly recvSegs = new Int32Array(BATCH);
   readonly views: Uint8Array[];
   readonly out = new Stager();
   watcher: unknown = null;
@@ -84,6 +85,9 @@ export class NativeBind implements Bind {
   private port = 0;
   private mark = 0;
   private flushQueued = false;
+  /** UDP_SEGMENT on send; switched off for good if the kernel or the route refuses it. */
+  private gso = process.env.FERRY_WG_GSO !== '0';
+  private gro = process.env.FERRY_WG_GSO !== '0';
   /** Endpoint objects are long-lived (one per peer, replaced on roaming): cache their records. */
   private records = new WeakMap<Endpoint, Uint8Array | null>();
   readonly stats: BindStats = { rxDatagrams: 0, txDatagrams: 0, txErrors: 0, rxBatches: 0, txBatches: 0 };
@@ -140,6 +144,8 @@ export class NativeBind implements Bind {
   }
 
   private start(fd: number, family: 4 | 6): Socket {
+    // Best effort: a kernel without UDP_GRO simply delivers datagrams one by one.
+    if (this.gro) this.n.udpEnableGro(fd);
     const s = new Socket(fd, family);
     s.watcher = this.n.watch(fd, (status) => this.readable(s, status));
     return s;
@@ -147,10 +153,9 @@ export class NativeBind implements Bind {
 
   private readable(s: Socket, status: number): void {
     if (status < 0 || s.watcher === null) return;
-    const count = this.n.udpRecvBatch(s.fd, s.recvBuf, SLOT, s.recvLens, s.recvAddrs);
+    const count = this.n.udpRecvBatch(s.fd, s.recvBuf, SLOT, s.recvLens, s.recvAddrs, s.recvSegs);
     if (count <= 0) return; // EAGAIN, or an ICMP-induced error reported on the socket: nothing to do
     this.stats.rxBatches++;
-    this.stats.rxDatagrams += count;
     for (let i = 0; i < count; i++) {
       const len = s.recvLens[i]!;
       if (len < 0) continue; // truncated: larger than any WireGuard message
@@ -161,7 +166,18 @@ export class NativeBind implements Bind {
         s.lastRec.set(s.recvAddrs.subarray(off, off + ADDR_REC));
         s.lastEp = ep;
       }
-      this.onDatagram(s.views[i]!.subarray(0, len), ep);
+      const view = s.views[i]!;
+      const seg = s.recvSegs[i]!;
+      if (seg <= 0 || seg >= len) {
+        this.stats.rxDatagrams++;
+        this.onDatagram(view.subarray(0, len), ep);
+        continue;
+      }
+      // A GRO train: consecutive datagrams of `seg` bytes from one source, the last maybe shorter.
+      for (let at = 0; at < len; at += seg) {
+        this.stats.rxDatagrams++;
+        this.onDatagram(view.subarray(at, Math.min(at + seg, len)), ep);
+      }
     }
     this.onBatchEnd();
   }
@@ -211,7 +227,12 @@ export class NativeBind implements Bind {
   private flushSocket(s: Socket): void {
     const st = s.out;
     if (st.count === 0) return;
-    const sent = this.n.udpSendBatch(s.fd, st.buf, st.lens, st.addrs, st.count);
+    let sent = this.n.udpSendBatch(s.fd, st.buf, st.lens, st.addrs, st.count, this.gso);
+    if (sent & GSO_FAILED) {
+      sent &= ~GSO_FAILED;
+      this.gso = false;
+      this.warn('UDP GSO refused by the kernel; sending datagrams one by one');
+    }
     this.stats.txBatches++;
     this.stats.txDatagrams += Math.max(0, sent);
     this.stats.txErrors += st.count - Math.max(0, sent);
