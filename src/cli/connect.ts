@@ -21,11 +21,18 @@ export interface ConnectOptions {
 /** Starts the local proxy; resolves with the running gateway (its inbound is named "local"). */
 export async function startConnect(o: ConnectOptions): Promise<Gateway> {
   const link = parseSsUri(o.link);
-  if (link.plugin) throw new FerryError('E_UNSUPPORTED', `this link needs the SIP003 plugin '${link.plugin.split(';')[0]}', which Ferry does not run`);
+  if (link.plugin)
+    throw new FerryError(
+      'E_UNSUPPORTED',
+      `this link needs the SIP003 plugin '${link.plugin.split(';')[0]}', which Ferry does not run`,
+    );
   const listen = o.listen ?? '127.0.0.1:1080';
   const { host } = parseListen(listen);
   if (!isLoopbackHost(host) && !o.allowLan) {
-    throw new FerryError('E_CONFIG', `refusing to listen on ${listen} without --allow-lan: anyone who reaches it could use the tunnel`);
+    throw new FerryError(
+      'E_CONFIG',
+      `refusing to listen on ${listen} without --allow-lan: anyone who reaches it could use the tunnel`,
+    );
   }
   const server = link.host.includes(':') ? `[${link.host}]:${link.port}` : `${link.host}:${link.port}`;
   return startGateway(
@@ -47,7 +54,9 @@ interface ConnectFlags {
 export function registerConnect(program: Command): void {
   program
     .command('connect')
-    .description('run a local HTTP+SOCKS5 proxy that forwards over Shadowsocks (AEAD or 2022) to the server of an ss:// link')
+    .description(
+      'run a local HTTP+SOCKS5 proxy that forwards over Shadowsocks (AEAD or 2022) to the server of an ss:// link',
+    )
     .argument('<link>', 'SIP002 link, e.g. ss://…@host:8388#name (quote it in the shell)')
     .option('-l, --listen <addr>', 'local proxy address (HTTP and SOCKS5 on one port)', '127.0.0.1:1080')
     .option('--allow-lan', 'allow a non-loopback --listen address')

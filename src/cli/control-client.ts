@@ -25,7 +25,10 @@ export interface ClientFlags {
 export function clientOptions(cmd: Command): Command {
   return cmd
     .option('--data-dir <dir>', 'data directory (default: config data_dir, $FERRY_HOME or ./.ferry)')
-    .option('-c, --config <file>', "the server's config file: its data_dir and store, and its read-only users ($FERRY_CONFIG)")
+    .option(
+      '-c, --config <file>',
+      "the server's config file: its data_dir and store, and its read-only users ($FERRY_CONFIG)",
+    )
     .option('--api <url>', 'manage a running server through its REST API ($FERRY_API)')
     .option('--token <token>', 'API token for --api ($FERRY_TOKEN)')
     .option('--json', 'print JSON instead of a table');
@@ -53,8 +56,12 @@ function readConfig(file: string | undefined): ConfigBits {
     users?: { name?: unknown }[];
     inbounds?: { type?: unknown; listen?: unknown }[];
   };
-  const users = Array.isArray(c.users) ? c.users.map((u) => u?.name).filter((n): n is string => typeof n === 'string') : [];
-  const http = Array.isArray(c.inbounds) ? c.inbounds.find((i) => i?.type === 'http' || i?.type === 'mixed') : undefined;
+  const users = Array.isArray(c.users)
+    ? c.users.map((u) => u?.name).filter((n): n is string => typeof n === 'string')
+    : [];
+  const http = Array.isArray(c.inbounds)
+    ? c.inbounds.find((i) => i?.type === 'http' || i?.type === 'mixed')
+    : undefined;
   return {
     ...(typeof c.data_dir === 'string' ? { dataDir: resolve(file, '..', c.data_dir) } : {}),
     ...(c.store && typeof c.store === 'object' ? { store: c.store as StoreConfig } : {}),
@@ -108,7 +115,9 @@ export async function withClient<T>(flags: ClientFlags, fn: (c: ControlClient) =
 export async function readStdinLine(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  const s = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  const s = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
   if (!s) throw new FerryError('E_INVALID', 'empty password on stdin');
   return s;
 }
@@ -125,7 +134,8 @@ export type Cell = string | number | boolean | null | undefined;
 export function printTable(headers: string[], rows: Cell[][]): void {
   const text = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c))));
   const widths = headers.map((h, i) => Math.max(h.length, ...text.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   process.stdout.write([line(headers), ...text.map(line)].join('\n') + '\n');
 }
 
@@ -133,7 +143,9 @@ export function printTable(headers: string[], rows: Cell[][]): void {
 export function printFields(fields: [string, Cell][]): void {
   const w = Math.max(...fields.map(([k]) => k.length));
   for (const [k, v] of fields)
-    process.stdout.write(`${(k + ':').padEnd(w + 2)}${v === null || v === undefined || v === '' ? '-' : String(v)}\n`);
+    process.stdout.write(
+      `${(k + ':').padEnd(w + 2)}${v === null || v === undefined || v === '' ? '-' : String(v)}\n`,
+    );
 }
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -152,6 +164,7 @@ export function formatBytes(n: number | null): string {
 export const formatRate = (n: number | null): string => (n === null ? 'unlimited' : `${formatBytes(n)}/s`);
 
 /** An ISO time shortened for tables (minutes, UTC). */
-export const formatTime = (iso: string | null): string => (iso === null ? 'never' : iso.slice(0, 16).replace('T', ' ') + 'Z');
+export const formatTime = (iso: string | null): string =>
+  iso === null ? 'never' : iso.slice(0, 16).replace('T', ' ') + 'Z';
 
 export const collect = (v: string, prev: string[]): string[] => [...prev, v];

@@ -12,6 +12,10 @@ import { registerServe } from './serve.js';
 import { registerExits } from './exits.js';
 import { registerCheck } from './check.js';
 import { registerAuditProxy } from './audit-proxy.js';
+import { registerUserCommands } from './user.js';
+import { registerTierCommands } from './tier.js';
+import { registerTokenCommands } from './token.js';
+import { registerUsageCommands } from './usage.js';
 
 // A worker of `ferry serve --workers N` runs this same file; it takes its orders from the primary.
 if (cluster.isWorker && process.env[WORKER_ENV] === '1') {
@@ -28,6 +32,10 @@ function main(): void {
   registerExits(program);
   registerCheck(program);
   registerAuditProxy(program);
+  registerUserCommands(program);
+  registerTierCommands(program);
+  registerTokenCommands(program);
+  registerUsageCommands(program);
 
   program.parseAsync(process.argv).catch((err: unknown) => {
     if (err instanceof FerryError) {

@@ -50,7 +50,14 @@ function count(v: string | undefined, what: string): number | null | undefined {
 }
 
 const list = (v: string | undefined): string[] | 'all' | undefined =>
-  v === undefined ? undefined : v === 'all' ? 'all' : v.split(',').map((s) => s.trim()).filter(Boolean);
+  v === undefined
+    ? undefined
+    : v === 'all'
+      ? 'all'
+      : v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
 
 function fields(f: TierFlags): Omit<TierCreateInput, 'name'> {
   const maxDevices = count(f.maxDevices, '--max-devices');
@@ -91,11 +98,13 @@ function rows(tiers: TierView[]): void {
 export function registerTierCommands(program: Command): void {
   const tier = program.command('tier').description('manage service tiers (rates, quotas, devices, access)');
 
-  tierOptions(tier.command('add <name>').description('create a tier')).action(async (name: string, flags: TierFlags) => {
-    const t = await withClient(flags, (c) => c.tiers.create({ name, ...fields(flags) }));
-    if (flags.json) printJson(t);
-    else rows([t]);
-  });
+  tierOptions(tier.command('add <name>').description('create a tier')).action(
+    async (name: string, flags: TierFlags) => {
+      const t = await withClient(flags, (c) => c.tiers.create({ name, ...fields(flags) }));
+      if (flags.json) printJson(t);
+      else rows([t]);
+    },
+  );
 
   tierOptions(tier.command('set <name>').description('change a tier (only the options given)')).action(
     async (name: string, flags: TierFlags) => {
@@ -113,28 +122,30 @@ export function registerTierCommands(program: Command): void {
     else rows(tiers);
   });
 
-  clientOptions(tier.command('show <name>').description('a tier and its users')).action(async (name: string, flags: ClientFlags) => {
-    const t = await withClient(flags, (c) => c.tiers.show(name));
-    if (flags.json) return printJson(t);
-    printFields([
-      ['name', t.name],
-      ['up', formatRate(t.up)],
-      ['down', formatRate(t.down)],
-      ['quota', `${formatBytes(t.quota)} per ${t.period}`],
-      ['max devices', t.maxDevices ?? 'any'],
-      ['max connections', t.maxConnections ?? 'any'],
-      ['inbounds', t.inbounds?.join(', ') ?? 'all'],
-      ['exits', t.exits?.join(', ') ?? 'all'],
-      ['expires', formatTime(t.expiresAt)],
-      ['users', t.users.join(', ')],
-    ]);
-  });
-
-  clientOptions(tier.command('remove <name>').description('delete a tier (refused while users have it)')).action(
+  clientOptions(tier.command('show <name>').description('a tier and its users')).action(
     async (name: string, flags: ClientFlags) => {
-      await withClient(flags, (c) => c.tiers.remove(name));
-      if (flags.json) printJson({ removed: name });
-      else process.stdout.write(`tier ${name} removed\n`);
+      const t = await withClient(flags, (c) => c.tiers.show(name));
+      if (flags.json) return printJson(t);
+      printFields([
+        ['name', t.name],
+        ['up', formatRate(t.up)],
+        ['down', formatRate(t.down)],
+        ['quota', `${formatBytes(t.quota)} per ${t.period}`],
+        ['max devices', t.maxDevices ?? 'any'],
+        ['max connections', t.maxConnections ?? 'any'],
+        ['inbounds', t.inbounds?.join(', ') ?? 'all'],
+        ['exits', t.exits?.join(', ') ?? 'all'],
+        ['expires', formatTime(t.expiresAt)],
+        ['users', t.users.join(', ')],
+      ]);
     },
   );
+
+  clientOptions(
+    tier.command('remove <name>').description('delete a tier (refused while users have it)'),
+  ).action(async (name: string, flags: ClientFlags) => {
+    await withClient(flags, (c) => c.tiers.remove(name));
+    if (flags.json) printJson({ removed: name });
+    else process.stdout.write(`tier ${name} removed\n`);
+  });
 }

@@ -1,7 +1,14 @@
 // `ferry token ...`: API tokens. The secret is printed once; only its SHA-256 is stored.
 import type { Command } from 'commander';
 import { FerryError } from '../core/errors.js';
-import { clientOptions, formatTime, printJson, printTable, withClient, type ClientFlags } from './control-client.js';
+import {
+  clientOptions,
+  formatTime,
+  printJson,
+  printTable,
+  withClient,
+  type ClientFlags,
+} from './control-client.js';
 
 interface CreateFlags extends ClientFlags {
   user: string;
@@ -45,15 +52,26 @@ export function registerTokenCommands(program: Command): void {
       if (flags.json) return printJson(list);
       printTable(
         ['ID', 'USER', 'NAME', 'SCOPES', 'EXPIRES', 'LAST USED', 'CREATED'],
-        list.map((t) => [t.id, t.user, t.name, t.scopes.join(','), formatTime(t.expiresAt), t.lastUsedAt && formatTime(t.lastUsedAt), formatTime(t.createdAt)]),
+        list.map((t) => [
+          t.id,
+          t.user,
+          t.name,
+          t.scopes.join(','),
+          formatTime(t.expiresAt),
+          t.lastUsedAt && formatTime(t.lastUsedAt),
+          formatTime(t.createdAt),
+        ]),
       );
     },
   );
 
-  clientOptions(token.command('revoke <id>').description('delete a token')).action(async (id: string, flags: ClientFlags) => {
-    if (!/^\d+$/.test(id)) throw new FerryError('E_INVALID', `'${id}' is not a token id (see ferry token list)`);
-    await withClient(flags, (c) => c.tokens.revoke(Number(id)));
-    if (flags.json) printJson({ revoked: Number(id) });
-    else process.stdout.write(`token #${id} revoked\n`);
-  });
+  clientOptions(token.command('revoke <id>').description('delete a token')).action(
+    async (id: string, flags: ClientFlags) => {
+      if (!/^\d+$/.test(id))
+        throw new FerryError('E_INVALID', `'${id}' is not a token id (see ferry token list)`);
+      await withClient(flags, (c) => c.tokens.revoke(Number(id)));
+      if (flags.json) printJson({ revoked: Number(id) });
+      else process.stdout.write(`token #${id} revoked\n`);
+    },
+  );
 }

@@ -2,7 +2,7 @@
 // the store keeps only their hashes.
 import type { Command } from 'commander';
 import { FerryError } from '../core/errors.js';
-import type { CredentialSecret, UserView } from '../control/service/views.js';
+import type { UserView } from '../control/service/views.js';
 import {
   clientOptions,
   formatBytes,
@@ -10,12 +10,11 @@ import {
   printFields,
   printJson,
   printTable,
-  proxyAddressOf,
   readStdinLine,
   withClient,
   type ClientFlags,
 } from './control-client.js';
-import { registerCredentialCommands, registerDeviceCommands } from './user-access.js';
+import { printSecret, registerCredentialCommands, registerDeviceCommands } from './user-access.js';
 
 interface AddFlags extends ClientFlags {
   role?: 'admin' | 'member';
@@ -32,19 +31,6 @@ interface SetFlags extends ClientFlags {
 
 const noneToNull = (v: string | undefined): string | null | undefined =>
   v === undefined ? undefined : v === 'none' || v === '' ? null : v;
-
-/** The one-time secret, with how to use it. */
-export function printSecret(s: CredentialSecret, flags: ClientFlags, headline: string): void {
-  if (flags.json) return printJson(s);
-  const proxy = proxyAddressOf(flags);
-  process.stdout.write(
-    `${headline}\n` +
-      `  proxy login:    ${s.username}\n` +
-      `  proxy password: ${s.password}\n` +
-      `The password is shown only now; \`ferry user passwd ${s.user}\` makes a new one.\n` +
-      `Try it:  curl -x http://${encodeURIComponent(s.username)}:${encodeURIComponent(s.password)}@${proxy} https://example.com/\n`,
-  );
-}
 
 function userRows(users: UserView[]): void {
   printTable(
@@ -75,42 +61,50 @@ export function registerUserCommands(program: Command): void {
         ...(password !== undefined ? { password } : {}),
       }),
     );
-    if (flags.json) return printJson(r);
+    if (flags.json) return printJson(password === undefined ? r : { user: r.user });
     const tier = r.user.tier ? `, tier ${r.user.tier}` : '';
-    printSecret(r.credential, flags, `user ${r.user.name} created (${r.user.role}${tier})`);
+    printSecret(
+      r.credential,
+      flags,
+      `user ${r.user.name} created (${r.user.role}${tier})`,
+      password !== undefined,
+    );
   });
 
-  clientOptions(user.command('list').description('list users (config-file users are marked "config")')).action(
-    async (flags: ClientFlags) => {
-      const users = await withClient(flags, (c) => c.users.list());
-      if (flags.json) printJson(users);
-      else userRows(users);
-    },
-  );
+  clientOptions(
+    user.command('list').description('list users (config-file users are marked "config")'),
+  ).action(async (flags: ClientFlags) => {
+    const users = await withClient(flags, (c) => c.users.list());
+    if (flags.json) printJson(users);
+    else userRows(users);
+  });
 
-  clientOptions(user.command('show <name>').description('a user with credentials (names only), tier, usage, devices')).action(
-    async (name: string, flags: ClientFlags) => {
-      const u = await withClient(flags, (c) => c.users.show(name));
-      if (flags.json) return printJson(u);
-      printFields([
-        ['name', u.name],
-        ['role', u.role],
-        ['tier', u.tier],
-        ['enabled', u.enabled ? 'yes' : 'no'],
-        ['expires', formatTime(u.expiresAt)],
-        ['source', u.source],
-        ['created', u.createdAt && formatTime(u.createdAt)],
-        ['credentials', u.credentials.map((c) => c.username).join(', ')],
-        ['devices', u.devices.map((d) => `${d.name} (${d.addressV4 ?? d.addressV6 ?? 'no address'})`).join(', ')],
-        ['tokens', u.tokens.map((t) => `#${t.id} ${t.name} [${t.scopes.join(',')}]`).join(', ')],
-        [
-          'usage',
-          u.usage &&
-            `${formatBytes(u.usage.bytesTotal)} of ${formatBytes(u.usage.quota)} since ${u.usage.periodStart.slice(0, 10)} (${u.usage.period})`,
-        ],
-      ]);
-    },
-  );
+  clientOptions(
+    user.command('show <name>').description('a user with credentials (names only), tier, usage, devices'),
+  ).action(async (name: string, flags: ClientFlags) => {
+    const u = await withClient(flags, (c) => c.users.show(name));
+    if (flags.json) return printJson(u);
+    printFields([
+      ['name', u.name],
+      ['role', u.role],
+      ['tier', u.tier],
+      ['enabled', u.enabled ? 'yes' : 'no'],
+      ['expires', formatTime(u.expiresAt)],
+      ['source', u.source],
+      ['created', u.createdAt && formatTime(u.createdAt)],
+      ['credentials', u.credentials.map((c) => c.username).join(', ')],
+      [
+        'devices',
+        u.devices.map((d) => `${d.name} (${d.addressV4 ?? d.addressV6 ?? 'no address'})`).join(', '),
+      ],
+      ['tokens', u.tokens.map((t) => `#${t.id} ${t.name} [${t.scopes.join(',')}]`).join(', ')],
+      [
+        'usage',
+        u.usage &&
+          `${formatBytes(u.usage.bytesTotal)} of ${formatBytes(u.usage.quota)} since ${u.usage.periodStart.slice(0, 10)} (${u.usage.period})`,
+      ],
+    ]);
+  });
 
   clientOptions(
     user
@@ -125,7 +119,8 @@ export function registerUserCommands(program: Command): void {
       ...(flags.tier !== undefined ? { tier: noneToNull(flags.tier) } : {}),
       ...(flags.expires !== undefined ? { expires: flags.expires } : {}),
     };
-    if (Object.keys(patch).length === 0) throw new FerryError('E_INVALID', 'nothing to change: give --role, --tier or --expires');
+    if (Object.keys(patch).length === 0)
+      throw new FerryError('E_INVALID', 'nothing to change: give --role, --tier or --expires');
     const u = await withClient(flags, (c) => c.users.update(name, patch));
     if (flags.json) printJson(u);
     else userRows([u]);
@@ -135,19 +130,21 @@ export function registerUserCommands(program: Command): void {
     ['disable', 'refuse new logins (the data plane closes open connections on its next refresh)'],
     ['enable', 'allow logins again'],
   ] as const)
-    clientOptions(user.command(`${verb} <name>`).description(doc)).action(async (name: string, flags: ClientFlags) => {
-      const u = await withClient(flags, (c) => c.users[verb](name));
-      if (flags.json) printJson(u);
-      else process.stdout.write(`user ${u.name} ${verb}d\n`);
-    });
+    clientOptions(user.command(`${verb} <name>`).description(doc)).action(
+      async (name: string, flags: ClientFlags) => {
+        const u = await withClient(flags, (c) => c.users[verb](name));
+        if (flags.json) printJson(u);
+        else process.stdout.write(`user ${u.name} ${verb}d\n`);
+      },
+    );
 
-  clientOptions(user.command('remove <name>').description('delete a user with their credentials, tokens and devices')).action(
-    async (name: string, flags: ClientFlags) => {
-      await withClient(flags, (c) => c.users.remove(name));
-      if (flags.json) printJson({ removed: name });
-      else process.stdout.write(`user ${name} removed\n`);
-    },
-  );
+  clientOptions(
+    user.command('remove <name>').description('delete a user with their credentials, tokens and devices'),
+  ).action(async (name: string, flags: ClientFlags) => {
+    await withClient(flags, (c) => c.users.remove(name));
+    if (flags.json) printJson({ removed: name });
+    else process.stdout.write(`user ${name} removed\n`);
+  });
 
   clientOptions(
     user
@@ -156,15 +153,17 @@ export function registerUserCommands(program: Command): void {
       .option('--password-stdin', 'read the new password from stdin instead of generating one'),
   ).action(async (name: string, flags: ClientFlags & { passwordStdin?: boolean }) => {
     const password = flags.passwordStdin ? await readStdinLine() : undefined;
-    const s = await withClient(flags, (c) => c.users.passwd(name, password !== undefined ? { password } : {}));
-    printSecret(s, flags, `new proxy password for ${name}`);
+    const s = await withClient(flags, (c) =>
+      c.users.passwd(name, password !== undefined ? { password } : {}),
+    );
+    printSecret(s, flags, `new proxy password for ${name}`, password !== undefined);
   });
 
-  clientOptions(user.command('export <name>').description('everything stored about a user, as JSON (GDPR access)')).action(
-    async (name: string, flags: ClientFlags) => {
-      printJson(await withClient(flags, (c) => c.users.export(name)));
-    },
-  );
+  clientOptions(
+    user.command('export <name>').description('everything stored about a user, as JSON (GDPR access)'),
+  ).action(async (name: string, flags: ClientFlags) => {
+    printJson(await withClient(flags, (c) => c.users.export(name)));
+  });
 
   clientOptions(
     user
@@ -172,7 +171,8 @@ export function registerUserCommands(program: Command): void {
       .description('erase a user and every record naming them (GDPR erasure); needs --yes')
       .option('--yes', 'confirm: this cannot be undone'),
   ).action(async (name: string, flags: ClientFlags & { yes?: boolean }) => {
-    if (!flags.yes) throw new FerryError('E_INVALID', `forgetting '${name}' cannot be undone; repeat with --yes`);
+    if (!flags.yes)
+      throw new FerryError('E_INVALID', `forgetting '${name}' cannot be undone; repeat with --yes`);
     await withClient(flags, (c) => c.users.forget(name));
     if (flags.json) printJson({ forgotten: true });
     else process.stdout.write('user erased; the audit log keeps the actions under a pseudonym\n');

@@ -9,7 +9,6 @@ import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { FerryError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { openPostgresStore } from './store/postgres.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/types.js';
 
@@ -27,11 +26,24 @@ export type StoreConfig = z.input<typeof storeConfigSchema>;
 
 export const DB_FILE = 'ferry.db';
 
-export async function openStore(opts: { dataDir: string; store?: StoreConfig; log?: Logger }): Promise<Store> {
+export async function openStore(opts: {
+  dataDir: string;
+  store?: StoreConfig;
+  log?: Logger;
+}): Promise<Store> {
   const r = storeConfigSchema.safeParse(opts.store ?? {});
   if (!r.success) throw new FerryError('E_CONFIG', `store: ${r.error.issues[0]!.message}`);
   const cfg = r.data;
-  if (cfg.backend === 'postgres') return openPostgresStore(cfg.url!, opts.log ? { log: opts.log } : {});
-  const path = cfg.url === undefined ? join(opts.dataDir, DB_FILE) : isAbsolute(cfg.url) ? cfg.url : join(opts.dataDir, cfg.url);
+  if (cfg.backend === 'postgres') {
+    // Loaded on demand: most installations never need the pg driver.
+    const { openPostgresStore } = await import('./store/postgres.js');
+    return openPostgresStore(cfg.url!, opts.log ? { log: opts.log } : {});
+  }
+  const path =
+    cfg.url === undefined
+      ? join(opts.dataDir, DB_FILE)
+      : isAbsolute(cfg.url)
+        ? cfg.url
+        : join(opts.dataDir, cfg.url);
   return openSqliteStore(path);
 }

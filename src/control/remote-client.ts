@@ -4,5 +4,8 @@ import { FerryError } from '../core/errors.js';
 import type { ControlClient } from './client.js';
 
 export async function openRemoteClient(opts: { url: string; token: string }): Promise<ControlClient> {
-  throw new FerryError('E_UNSUPPORTED', `remote management (--api ${opts.url}) is not available in this build`);
+  throw new FerryError(
+    'E_UNSUPPORTED',
+    `remote management (--api ${opts.url}) is not available in this build`,
+  );
 }

@@ -50,7 +50,10 @@ export class UsageWriter {
       .addUsage(batch)
       .catch((err: unknown) => {
         for (const r of batch) this.addRow(r);
-        this.opts.log?.warn({ err: (err as Error).message, rows: batch.length }, 'usage batch not written; will retry');
+        this.opts.log?.warn(
+          { err: (err as Error).message, rows: batch.length },
+          'usage batch not written; will retry',
+        );
       })
       .finally(() => {
         this.flushing = null;

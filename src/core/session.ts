@@ -18,6 +18,9 @@ export interface Source {
 
 export type Command = 'connect' | 'http' | 'udp' | 'bind';
 
+/** What kind of access an inbound gives, as service tiers name it. */
+export type InboundKind = 'proxy' | 'vpn' | 'encrypted';
+
 export interface Session {
   id: number;
   inbound: string;

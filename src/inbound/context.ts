@@ -30,8 +30,8 @@ export interface HttpOptions {
 
 export type AccessLogMode = 'off' | 'audit';
 
-/** What kind of access an inbound gives, as service tiers name it. */
-export type InboundKind = 'proxy' | 'vpn' | 'encrypted';
+import type { InboundKind } from '../core/session.js';
+export type { InboundKind };
 
 /** Tier enforcement (management plane): admission of a new session and its meter. */
 export interface UsageGate {

@@ -76,6 +76,7 @@ export async function openTcp(
   applyLoginParams(session);
   try {
     const decision = ctx.router().decide(session);
+    decision.outbound.selectExit?.(session); // pools: pin the exit (sticky, per request, ...)
     lease = beginSession(ctx, session, decision);
     const socket = await decision.outbound.dial(session.dest, {
       guard: decision.guard,

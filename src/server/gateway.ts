@@ -330,7 +330,9 @@ export class Gateway {
       l.cfg = n;
     }
     for (const i of cfg.inbounds) if (!this.listeners.has(i.name)) await this.startListener(i);
-    for (const o of old.outbounds.values()) if (!next.outbounds.has(o.name)) o.close?.();
+    // Every outbound is rebuilt, so every old one is retired (a pool's health probes and timers stop;
+    // connections already open through it are not touched).
+    for (const o of old.outbounds.values()) if (next.outbounds.get(o.name) !== o) o.close?.();
   }
 
   /** Stops accepting, waits up to drainMs for live connections to finish, then closes what is left. */

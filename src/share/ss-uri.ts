@@ -81,7 +81,13 @@ export function parseSsUri(uri: string): SsLink {
   const plugin = url.searchParams.get('plugin') ?? undefined;
   return finish(method, password, `${url.hostname}:${url.port}`, plugin, tag);
 
-  function finish(m: string, p: string, hostPort: string, plug: string | undefined, t: string | undefined): SsLink {
+  function finish(
+    m: string,
+    p: string,
+    hostPort: string,
+    plug: string | undefined,
+    t: string | undefined,
+  ): SsLink {
     const info = methodInfo(m); // throws on unknown methods
     const hp = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(hostPort);
     if (!hp) throw bad('no host:port');

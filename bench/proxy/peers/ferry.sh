@@ -40,6 +40,6 @@ if [ "${FERRY_WORKERS:-1}" -gt 1 ]; then
 else
   start_bg "ferry-$MODE" node "${NODE_ARGS[@]}" "$MAIN" serve --config "$CONF" --drain-timeout 1
 fi
-wait_port $PORT 30 || { stop_pids $BG_PID; die "ferry did not listen on $PORT (see $LOG_DIR/ferry-$MODE.out)"; }
+wait_port $PORT 30 || { stop_pids $BG_PID; tail -n 20 "$LOG_DIR/ferry-$MODE.out" >&2; die "ferry did not listen on $PORT (see $LOG_DIR/ferry-$MODE.out)"; }
 echo "PID=$BG_PID"
 echo "PROXY_URL=$URL"

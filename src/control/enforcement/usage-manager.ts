@@ -37,7 +37,11 @@ class UserState {
   applyTier(): void {
     const t = this.policy.tier;
     this.up = t?.upBps ? (this.up ? (this.up.setRate(t.upBps), this.up) : new TokenBucket(t.upBps)) : null;
-    this.down = t?.downBps ? (this.down ? (this.down.setRate(t.downBps), this.down) : new TokenBucket(t.downBps)) : null;
+    this.down = t?.downBps
+      ? this.down
+        ? (this.down.setRate(t.downBps), this.down)
+        : new TokenBucket(t.downBps)
+      : null;
   }
   usedInPeriod(): number {
     return this.storedInPeriod + this.pendingUp + this.pendingDown;
@@ -113,12 +117,22 @@ export class UsageManager {
     if (!s) return; // a config-only user: no tier
     const t = s.policy.tier;
     if (!t) return;
-    if (t.expiresAt !== null && t.expiresAt <= this.now()) throw new FerryError('E_QUOTA', `the tier '${t.name}' of this account has expired`);
-    if (s.quotaSpent()) throw new FerryError('E_QUOTA', `data quota of ${t.quotaBytes} bytes per ${t.quotaPeriod === 'month' ? 'month' : '30 days'} is used up`);
-    if (t.inbounds && !t.inbounds.includes(kind)) throw new FerryError('E_POLICY_DENIED', `the tier '${t.name}' does not include ${kind} access`);
-    if (t.exits && !t.exits.includes(exit)) throw new FerryError('E_POLICY_DENIED', `the tier '${t.name}' does not include the exit '${exit}'`);
+    if (t.expiresAt !== null && t.expiresAt <= this.now())
+      throw new FerryError('E_QUOTA', `the tier '${t.name}' of this account has expired`);
+    if (s.quotaSpent())
+      throw new FerryError(
+        'E_QUOTA',
+        `data quota of ${t.quotaBytes} bytes per ${t.quotaPeriod === 'month' ? 'month' : '30 days'} is used up`,
+      );
+    if (t.inbounds && !t.inbounds.includes(kind))
+      throw new FerryError('E_POLICY_DENIED', `the tier '${t.name}' does not include ${kind} access`);
+    if (t.exits && !t.exits.includes(exit))
+      throw new FerryError('E_POLICY_DENIED', `the tier '${t.name}' does not include the exit '${exit}'`);
     if (t.maxConnections !== null && s.sessions.size >= t.maxConnections) {
-      throw new FerryError('E_LIMIT', `the tier '${t.name}' allows ${t.maxConnections} concurrent connections`);
+      throw new FerryError(
+        'E_LIMIT',
+        `the tier '${t.name}' allows ${t.maxConnections} concurrent connections`,
+      );
     }
   }
 

@@ -22,5 +22,10 @@ export async function listAudit(ctx: Ctx, input: AuditListInput = {}): Promise<A
   requireRead(ctx.principal, 'read the audit log');
   const i = parseInput(auditListSchema, input, 'audit');
   const s = since(ctx, i.since);
-  return (await ctx.store.listAuditEvents({ ...(s !== undefined ? { since: s } : {}), ...(i.limit ? { limit: i.limit } : {}) })).map(auditView);
+  return (
+    await ctx.store.listAuditEvents({
+      ...(s !== undefined ? { since: s } : {}),
+      ...(i.limit ? { limit: i.limit } : {}),
+    })
+  ).map(auditView);
 }

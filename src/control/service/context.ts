@@ -32,7 +32,12 @@ export class Ctx {
     this.hash = opts.hashPassword ?? ((p) => hashPassword(p));
   }
 
-  async audit(tx: Store, action: string, target: string | null, details: Record<string, unknown> | null = null): Promise<void> {
+  async audit(
+    tx: Store,
+    action: string,
+    target: string | null,
+    details: Record<string, unknown> | null = null,
+  ): Promise<void> {
     await tx.addAuditEvent({ at: this.now(), actor: this.principal.name, action, target, details });
   }
 

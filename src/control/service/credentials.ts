@@ -6,7 +6,14 @@ import { FerryError } from '../../core/errors.js';
 import type { ProxyCredential, Store } from '../store/types.js';
 import type { Ctx } from './context.js';
 import { canSeeAll, requireRead, requireReadOf, requireWriteOf } from './principal.js';
-import { credentialAddSchema, nameSchema, parseInput, passwdSchema, type CredentialAddInput, type PasswdInput } from './schemas.js';
+import {
+  credentialAddSchema,
+  nameSchema,
+  parseInput,
+  passwdSchema,
+  type CredentialAddInput,
+  type PasswdInput,
+} from './schemas.js';
 import { generatePassword } from './secrets.js';
 import { userName } from './users.js';
 import { credentialView, type CredentialSecret, type CredentialView } from './views.js';
@@ -34,7 +41,10 @@ export async function addCredential(ctx: Ctx, input: CredentialAddInput): Promis
   ctx.assertNotConfig(i.user);
   if (i.username !== undefined) {
     if (!belongsTo(i.username, i.user))
-      throw new FerryError('E_INVALID', `credential: must be '${i.user}' or start with '${i.user}-' or '${i.user}.'`);
+      throw new FerryError(
+        'E_INVALID',
+        `credential: must be '${i.user}' or start with '${i.user}-' or '${i.user}.'`,
+      );
     ctx.assertNotConfig(i.username);
   }
   const password = i.password ?? generatePassword();
@@ -42,7 +52,8 @@ export async function addCredential(ctx: Ctx, input: CredentialAddInput): Promis
   return ctx.store.transaction(async (tx) => {
     const u = await ctx.mutableUser(i.user, tx);
     const username = i.username ?? (await nextFreeName(tx, i.user));
-    if (await tx.getProxyCredential(username)) throw new FerryError('E_CONFLICT', `proxy credential '${username}' exists`);
+    if (await tx.getProxyCredential(username))
+      throw new FerryError('E_CONFLICT', `proxy credential '${username}' exists`);
     await tx.addProxyCredential(u.id, username, hash);
     await ctx.audit(tx, 'credential.add', i.user, { credential: username });
     return { user: i.user, username, password };
@@ -64,7 +75,11 @@ export async function listCredentials(ctx: Ctx, user?: string): Promise<Credenti
   return (await ctx.store.listProxyCredentials()).map((c) => credentialView(c, names.get(c.userId) ?? '?'));
 }
 
-export async function rotateCredential(ctx: Ctx, username: string, input: PasswdInput = {}): Promise<CredentialSecret> {
+export async function rotateCredential(
+  ctx: Ctx,
+  username: string,
+  input: PasswdInput = {},
+): Promise<CredentialSecret> {
   const i = parseInput(passwdSchema, input, 'credential rotate');
   // Look the owner up first (outside the write) so the authorization check needs no write lock.
   const { user } = await owned(username, ctx.store);

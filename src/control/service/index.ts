@@ -88,7 +88,8 @@ export class ControlService {
     const u = await this.store.getUser(t.userId);
     if (!u || !u.enabled || (u.expiresAt !== null && u.expiresAt <= now))
       throw new FerryError('E_AUTH', 'invalid token');
-    if (t.lastUsedAt === null || now - t.lastUsedAt >= TOUCH_INTERVAL_MS) await this.store.touchToken(t.id, now);
+    if (t.lastUsedAt === null || now - t.lastUsedAt >= TOUCH_INTERVAL_MS)
+      await this.store.touchToken(t.id, now);
     return { name: u.name, user: u.name, scopes: effectiveScopes(t.scopes, u.role) };
   }
 }

@@ -15,8 +15,12 @@ export async function addPeer(ctx: Ctx, input: PeerAddInput): Promise<PeerView> 
     const tier = u.tierId === null ? null : await tx.getTier(u.tierId);
     const existing = await tx.listPeers(u.id);
     if (tier?.maxDevices != null && existing.length >= tier.maxDevices)
-      throw new FerryError('E_CONFLICT', `tier '${tier.name}' allows ${tier.maxDevices} device(s); remove one first`);
-    if (existing.some((p) => p.name === i.name)) throw new FerryError('E_CONFLICT', `device '${i.name}' exists`);
+      throw new FerryError(
+        'E_CONFLICT',
+        `tier '${tier.name}' allows ${tier.maxDevices} device(s); remove one first`,
+      );
+    if (existing.some((p) => p.name === i.name))
+      throw new FerryError('E_CONFLICT', `device '${i.name}' exists`);
     const p = await tx.createPeer({
       userId: u.id,
       name: i.name,

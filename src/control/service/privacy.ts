@@ -11,10 +11,13 @@ import { userName } from './users.js';
 
 /** Times in the export as ISO strings, like the rest of the service's output. */
 function isoTimes(v: unknown, key = ''): unknown {
-  if (typeof v === 'number' && (key === 'at' || key === 'day' || key.endsWith('At'))) return new Date(v).toISOString();
+  if (typeof v === 'number' && (key === 'at' || key === 'day' || key.endsWith('At')))
+    return new Date(v).toISOString();
   if (Array.isArray(v)) return v.map((x) => isoTimes(x));
   if (v && typeof v === 'object')
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, isoTimes(x, k)]));
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, isoTimes(x, k)]),
+    );
   return v;
 }
 
@@ -26,7 +29,11 @@ export async function exportUser(ctx: Ctx, name: string): Promise<Record<string,
   const u = await ctx.user(name);
   const data = await ctx.store.exportUser(u.id);
   await ctx.store.transaction((tx) => ctx.audit(tx, 'user.export', name));
-  return { format: 'ferry-user-export/1', exportedAt: new Date(ctx.now()).toISOString(), ...(isoTimes(data) as object) };
+  return {
+    format: 'ferry-user-export/1',
+    exportedAt: new Date(ctx.now()).toISOString(),
+    ...(isoTimes(data) as object),
+  };
 }
 
 export async function forgetUser(ctx: Ctx, name: string): Promise<void> {

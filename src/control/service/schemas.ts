@@ -69,7 +69,10 @@ function checked<T extends z.ZodTypeAny>(schema: T, fn: (v: z.output<T>) => unkn
 /** User and credential names: usable as proxy login names (no ":" or spaces, ≤ 64 characters). */
 export const nameSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$/, 'letters, digits and "_ . @ + -", at most 64, not starting with a symbol')
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$/,
+    'letters, digits and "_ . @ + -", at most 64, not starting with a symbol',
+  )
   .refine((n) => !isReservedLogin(n), {
     message: 'would be read as a name with exit parameters (e.g. "x-country-us"); choose another',
   });
@@ -88,13 +91,17 @@ export const expirySchema = checked(z.union([z.null(), z.number().int().nonnegat
   resolveExpiry(v, 0),
 ).optional();
 
-const sizeSchema = checked(z.union([z.null(), z.number().int().nonnegative(), z.string()]), parseSize).optional();
+const sizeSchema = checked(
+  z.union([z.null(), z.number().int().nonnegative(), z.string()]),
+  parseSize,
+).optional();
 const countSchema = z.union([z.null(), z.number().int().min(0).max(1_000_000)]).optional();
 export const roleSchema = z.enum(['admin', 'member']);
 export const scopeSchema = z.enum(['admin', 'read', 'self']);
 export const inboundKindSchema = z.enum(['proxy', 'vpn', 'encrypted']);
 /** A list, or null / "all" for no restriction. */
-const allOr = <T extends z.ZodTypeAny>(item: T) => z.union([z.null(), z.literal('all'), z.array(item).max(256)]).optional();
+const allOr = <T extends z.ZodTypeAny>(item: T) =>
+  z.union([z.null(), z.literal('all'), z.array(item).max(256)]).optional();
 
 export const userAddSchema = z
   .object({
@@ -154,7 +161,9 @@ export const peerAddSchema = z
     user: nameSchema,
     name: tierNameSchema,
     /** Curve25519 public key, base64 (32 bytes). */
-    publicKey: z.string().regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'a WireGuard public key (base64 of 32 bytes)'),
+    publicKey: z
+      .string()
+      .regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'a WireGuard public key (base64 of 32 bytes)'),
     presharedKey: z
       .string()
       .regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'a WireGuard preshared key (base64 of 32 bytes)')

@@ -36,7 +36,8 @@ function columns(ctx: Ctx, f: Fields): Partial<NewTier> {
   if (exits !== undefined) out.exits = exits;
   if (f.expires !== undefined) out.expiresAt = futureExpiry(ctx, f.expires, 'expires');
   // A zero rate would stall every connection rather than refuse it; say so instead.
-  if (out.upBps === 0 || out.downBps === 0) throw new FerryError('E_INVALID', 'a rate of 0 blocks all traffic; disable the users instead');
+  if (out.upBps === 0 || out.downBps === 0)
+    throw new FerryError('E_INVALID', 'a rate of 0 blocks all traffic; disable the users instead');
   return out;
 }
 

@@ -16,7 +16,11 @@ export async function createToken(ctx: Ctx, input: TokenCreateInput): Promise<To
   requireWriteOf(ctx.principal, i.user, 'create tokens for this user');
   if (!ctx.principal.scopes.has('admin') && i.scope !== 'self')
     throw new FerryError('E_FORBIDDEN', 'not allowed: only an admin token can create admin or read tokens');
-  const expiresAt = futureExpiry(ctx, i.expires === undefined ? DEFAULT_TOKEN_LIFETIME : i.expires, 'expires');
+  const expiresAt = futureExpiry(
+    ctx,
+    i.expires === undefined ? DEFAULT_TOKEN_LIFETIME : i.expires,
+    'expires',
+  );
   const secret = generateToken();
   return ctx.store.transaction(async (tx) => {
     const u = await ctx.user(i.user, tx);
@@ -50,7 +54,8 @@ export async function listTokens(ctx: Ctx, user?: string): Promise<TokenView[]> 
 }
 
 export async function revokeToken(ctx: Ctx, id: number): Promise<void> {
-  if (!Number.isSafeInteger(id) || id < 1) throw new FerryError('E_INVALID', `token id: '${id}' is not a token id`);
+  if (!Number.isSafeInteger(id) || id < 1)
+    throw new FerryError('E_INVALID', `token id: '${id}' is not a token id`);
   const t = await ctx.store.getToken(id);
   const owner = t ? await ctx.store.getUser(t.userId) : null;
   if (!t || !owner) throw new FerryError('E_NOT_FOUND', `no token #${id}`);

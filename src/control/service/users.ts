@@ -62,7 +62,13 @@ export async function addUser(ctx: Ctx, input: UserAddInput): Promise<UserAdded>
     if (await tx.getProxyCredential(i.name))
       throw new FerryError('E_CONFLICT', `the login '${i.name}' is already another user's proxy credential`);
     const tierId = i.tier ? (await ctx.tier(i.tier, tx)).id : null;
-    const u = await tx.createUser({ name: i.name, role: i.role ?? 'member', expiresAt, tierId, passwordHash: loginHash });
+    const u = await tx.createUser({
+      name: i.name,
+      role: i.role ?? 'member',
+      expiresAt,
+      tierId,
+      passwordHash: loginHash,
+    });
     await tx.addProxyCredential(u.id, i.name, proxyHash);
     await ctx.audit(tx, 'user.create', i.name, { role: u.role, tier: i.tier ?? null, expiresAt });
     return { user: await view(ctx, u, tx), credential: { user: i.name, username: i.name, password } };
@@ -114,14 +120,20 @@ export async function showUser(ctx: Ctx, name: string): Promise<UserDetail> {
   };
 }
 
-export async function updateUser(ctx: Ctx, name: string, patch: UserUpdateInput, action = 'user.update'): Promise<UserView> {
+export async function updateUser(
+  ctx: Ctx,
+  name: string,
+  patch: UserUpdateInput,
+  action = 'user.update',
+): Promise<UserView> {
   name = userName(name);
   requireAdmin(ctx.principal, 'change users');
   const p = parseInput(userUpdateSchema, patch, 'user update');
   const expiresAt = p.expires === undefined ? undefined : futureExpiry(ctx, p.expires, 'expires');
   return ctx.store.transaction(async (tx) => {
     const u = await ctx.mutableUser(name, tx);
-    const tierId = p.tier === undefined ? undefined : p.tier === null ? null : (await ctx.tier(p.tier, tx)).id;
+    const tierId =
+      p.tier === undefined ? undefined : p.tier === null ? null : (await ctx.tier(p.tier, tx)).id;
     const changed = {
       ...(p.role !== undefined ? { role: p.role } : {}),
       ...(p.enabled !== undefined ? { enabled: p.enabled } : {}),

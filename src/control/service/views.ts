@@ -1,7 +1,18 @@
 // What the service returns: plain JSON-safe objects (times as ISO 8601 strings), the same whether
 // a LocalClient calls the service in-process or a RemoteClient receives them over the REST API.
 // Views never carry a secret except the one-time results (CredentialSecret, TokenCreated).
-import type { ApiToken, AuditEvent, InboundKind, Peer, ProxyCredential, QuotaPeriod, Role, Tier, TokenScope, User } from '../store/types.js';
+import type {
+  ApiToken,
+  AuditEvent,
+  InboundKind,
+  Peer,
+  ProxyCredential,
+  QuotaPeriod,
+  Role,
+  Tier,
+  TokenScope,
+  User,
+} from '../store/types.js';
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
 export const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
@@ -119,7 +130,16 @@ export function userView(u: User, tierName: string | null): UserView {
 }
 
 export function configUserView(name: string): UserView {
-  return { name, role: null, enabled: true, expiresAt: null, tier: null, source: 'config', createdAt: null, updatedAt: null };
+  return {
+    name,
+    role: null,
+    enabled: true,
+    expiresAt: null,
+    tier: null,
+    source: 'config',
+    createdAt: null,
+    updatedAt: null,
+  };
 }
 
 export const credentialView = (c: ProxyCredential, user: string): CredentialView => ({

@@ -50,7 +50,10 @@ function chunks<T>(rows: readonly T[]): T[][] {
 }
 
 function notFound(what: string, key: number | string): FerryError {
-  return new FerryError('E_NOT_FOUND', `${what} ${typeof key === 'number' ? `#${key}` : `'${key}'`} not found`);
+  return new FerryError(
+    'E_NOT_FOUND',
+    `${what} ${typeof key === 'number' ? `#${key}` : `'${key}'`} not found`,
+  );
 }
 
 function userColumns(u: Partial<NewUser>): Updateable<UsersTable> {
@@ -186,8 +189,9 @@ export class KyselyStore implements Store {
 
   async getUser(idOrName: number | string): Promise<User | null> {
     const q = this.db.selectFrom('users').selectAll();
-    const r = await (typeof idOrName === 'number' ? q.where('id', '=', idOrName) : q.where('name', '=', idOrName))
-      .executeTakeFirst();
+    const r = await (
+      typeof idOrName === 'number' ? q.where('id', '=', idOrName) : q.where('name', '=', idOrName)
+    ).executeTakeFirst();
     return r ? toUser(r) : null;
   }
 
@@ -216,7 +220,11 @@ export class KyselyStore implements Store {
   }
 
   async getLoginHash(userId: number): Promise<string | null> {
-    const r = await this.db.selectFrom('users').select('login_hash').where('id', '=', userId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('users')
+      .select('login_hash')
+      .where('id', '=', userId)
+      .executeTakeFirst();
     return r?.login_hash ?? null;
   }
 
@@ -242,9 +250,10 @@ export class KyselyStore implements Store {
 
   async getProxyCredential(idOrUsername: number | string): Promise<ProxyCredential | null> {
     const q = this.db.selectFrom('proxy_credentials').selectAll();
-    const r = await (typeof idOrUsername === 'number'
-      ? q.where('id', '=', idOrUsername)
-      : q.where('username', '=', idOrUsername)
+    const r = await (
+      typeof idOrUsername === 'number'
+        ? q.where('id', '=', idOrUsername)
+        : q.where('username', '=', idOrUsername)
     ).executeTakeFirst();
     return r ? toCredential(r) : null;
   }
@@ -363,8 +372,9 @@ export class KyselyStore implements Store {
 
   async getTier(idOrName: number | string): Promise<Tier | null> {
     const q = this.db.selectFrom('tiers').selectAll();
-    const r = await (typeof idOrName === 'number' ? q.where('id', '=', idOrName) : q.where('name', '=', idOrName))
-      .executeTakeFirst();
+    const r = await (
+      typeof idOrName === 'number' ? q.where('id', '=', idOrName) : q.where('name', '=', idOrName)
+    ).executeTakeFirst();
     return r ? toTier(r) : null;
   }
 
@@ -496,7 +506,10 @@ export class KyselyStore implements Store {
   async usageSince(userId: number, sinceDay: number): Promise<{ bytesUp: number; bytesDown: number }> {
     const r = await this.db
       .selectFrom('usage')
-      .select((eb) => [eb.fn.sum<number | string>('bytes_up').as('up'), eb.fn.sum<number | string>('bytes_down').as('down')])
+      .select((eb) => [
+        eb.fn.sum<number | string>('bytes_up').as('up'),
+        eb.fn.sum<number | string>('bytes_down').as('down'),
+      ])
       .where('user_id', '=', userId)
       .where('day', '>=', sinceDay)
       .executeTakeFirst();
@@ -535,11 +548,15 @@ export class KyselyStore implements Store {
 
   async addAuditEvent(e: Omit<AuditEvent, 'id'>): Promise<AuditEvent> {
     return this.write(false, async (db) =>
-      toAudit(await db.insertInto('audit_events').values(auditRow(e)).returningAll().executeTakeFirstOrThrow()),
+      toAudit(
+        await db.insertInto('audit_events').values(auditRow(e)).returningAll().executeTakeFirstOrThrow(),
+      ),
     );
   }
 
-  async listAuditEvents(opts: { since?: number; limit?: number; subject?: string } = {}): Promise<AuditEvent[]> {
+  async listAuditEvents(
+    opts: { since?: number; limit?: number; subject?: string } = {},
+  ): Promise<AuditEvent[]> {
     let q = this.db.selectFrom('audit_events').selectAll();
     if (opts.since !== undefined) q = q.where('at', '>=', opts.since);
     const s = opts.subject;
@@ -571,7 +588,9 @@ export class KyselyStore implements Store {
     });
   }
 
-  async listConnections(opts: { since?: number; user?: string; limit?: number } = {}): Promise<ConnectionRecord[]> {
+  async listConnections(
+    opts: { since?: number; user?: string; limit?: number } = {},
+  ): Promise<ConnectionRecord[]> {
     let q = this.db.selectFrom('connections').selectAll();
     if (opts.since !== undefined) q = q.where('at', '>=', opts.since);
     if (opts.user !== undefined) q = q.where('user_name', '=', opts.user);
@@ -613,7 +632,10 @@ export class KyselyStore implements Store {
         tier,
         credentials,
         tokens: await tx.listTokens(userId),
-        peers: (await tx.listPeers(userId)).map(({ presharedKey, ...p }) => ({ ...p, hasPresharedKey: presharedKey !== null })),
+        peers: (await tx.listPeers(userId)).map(({ presharedKey, ...p }) => ({
+          ...p,
+          hasPresharedKey: presharedKey !== null,
+        })),
         usage: await tx.listUsage(userId),
         auditEvents: await tx.listAuditEvents({ subject: user.name, limit: AUDIT_LIMIT_MAX }),
         connections: await tx.listConnections({ user: user.name, limit: AUDIT_LIMIT_MAX }),
@@ -621,13 +643,24 @@ export class KyselyStore implements Store {
     });
   }
 
-  async forgetUser(userId: number, opts: { redactAs?: string; event?: Omit<AuditEvent, 'id'> } = {}): Promise<void> {
+  async forgetUser(
+    userId: number,
+    opts: { redactAs?: string; event?: Omit<AuditEvent, 'id'> } = {},
+  ): Promise<void> {
     await this.write(true, async (db) => {
       const u = await db.selectFrom('users').select('name').where('id', '=', userId).executeTakeFirst();
       if (!u) throw notFound('user', userId);
       const alias = opts.redactAs ?? `forgotten#${userId}`;
-      await db.updateTable('audit_events').set({ actor: alias, details: null }).where('actor', '=', u.name).execute();
-      await db.updateTable('audit_events').set({ target: alias, details: null }).where('target', '=', u.name).execute();
+      await db
+        .updateTable('audit_events')
+        .set({ actor: alias, details: null })
+        .where('actor', '=', u.name)
+        .execute();
+      await db
+        .updateTable('audit_events')
+        .set({ target: alias, details: null })
+        .where('target', '=', u.name)
+        .execute();
       await db.deleteFrom('connections').where('user_name', '=', u.name).execute();
       // Credentials, tokens, peers and usage go with the user (ON DELETE CASCADE).
       await db.deleteFrom('users').where('id', '=', userId).execute();

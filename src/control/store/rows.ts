@@ -1,8 +1,24 @@
 // Row ↔ record mapping: the database keeps 0/1 for booleans and JSON text for lists; PostgreSQL's
 // driver may hand back bigints as strings (see postgres.ts), so every number goes through Number().
 import type { Selectable } from 'kysely';
-import type { ApiTokensTable, PeersTable, ProxyCredentialsTable, TiersTable, UsersTable } from './db-schema.js';
-import type { ApiToken, InboundKind, Peer, ProxyCredential, QuotaPeriod, Role, Tier, TokenScope, User } from './types.js';
+import type {
+  ApiTokensTable,
+  PeersTable,
+  ProxyCredentialsTable,
+  TiersTable,
+  UsersTable,
+} from './db-schema.js';
+import type {
+  ApiToken,
+  InboundKind,
+  Peer,
+  ProxyCredential,
+  QuotaPeriod,
+  Role,
+  Tier,
+  TokenScope,
+  User,
+} from './types.js';
 
 const num = (v: number | string | bigint): number => Number(v);
 const numOrNull = (v: number | string | bigint | null): number | null => (v === null ? null : Number(v));

@@ -14,7 +14,14 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDb from 'better-sqlite3';
-import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDialectConfig } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type SqliteDialectConfig,
+} from 'kysely';
 import { FerryError } from '../../core/errors.js';
 import type { Database } from './db-schema.js';
 import { KyselyStore } from './kysely-store.js';
@@ -48,7 +55,9 @@ export async function openSqliteStore(path: string, opts: SqliteOptions = {}): P
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     closeSync(openSync(path, 'a', 0o600));
   } catch (e) {
-    throw new FerryError('E_CONFIG', `cannot create the database ${path}: ${(e as Error).message}`, { cause: e });
+    throw new FerryError('E_CONFIG', `cannot create the database ${path}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   let sqlite: SqliteDb.Database;
   try {
@@ -59,9 +68,14 @@ export async function openSqliteStore(path: string, opts: SqliteOptions = {}): P
     sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     sqlite.pragma('foreign_keys = ON');
   } catch (e) {
-    throw new FerryError('E_CONFIG', `cannot open the database ${path}: ${(e as Error).message}`, { cause: e });
+    throw new FerryError('E_CONFIG', `cannot open the database ${path}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
-  const store = new KyselyStore(new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) }), 'sqlite');
+  const store = new KyselyStore(
+    new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) }),
+    'sqlite',
+  );
   if (opts.migrate !== false) {
     try {
       await store.migrate();

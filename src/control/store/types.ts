@@ -54,7 +54,8 @@ export interface ApiToken {
 }
 
 export type QuotaPeriod = 'rolling30' | 'month';
-export type InboundKind = 'proxy' | 'vpn' | 'encrypted';
+import type { InboundKind } from '../../core/session.js';
+export type { InboundKind };
 
 export interface Tier {
   id: number;
@@ -150,7 +151,13 @@ export interface Store {
   deleteProxyCredential(id: number): Promise<void>;
 
   // API tokens (only the SHA-256 of a token is stored)
-  createToken(t: { userId: number; name: string; scopes: TokenScope[]; expiresAt: number | null; tokenHash: string }): Promise<ApiToken>;
+  createToken(t: {
+    userId: number;
+    name: string;
+    scopes: TokenScope[];
+    expiresAt: number | null;
+    tokenHash: string;
+  }): Promise<ApiToken>;
   findTokenByHash(tokenHash: string): Promise<(ApiToken & { userName: string }) | null>;
   listTokens(userId?: number): Promise<ApiToken[]>;
   getToken(id: number): Promise<ApiToken | null>;

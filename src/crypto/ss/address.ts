@@ -80,6 +80,7 @@ export function readAddress(buf: Buffer, off: number): DecodedAddress | null {
       throw new FerryError('E_PROTOCOL', `unknown address type 0x${atyp.toString(16)}`);
   }
   const dest = makeDestination(host, buf.readUInt16BE(p));
-  if (dest.kind === 'domain' && !isValidDomain(dest.host)) throw new FerryError('E_BAD_REQUEST', 'invalid host name in request');
+  if (dest.kind === 'domain' && !isValidDomain(dest.host))
+    throw new FerryError('E_BAD_REQUEST', 'invalid host name in request');
   return { dest, end: p + 2 };
 }

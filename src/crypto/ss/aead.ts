@@ -33,8 +33,22 @@ interface Sodium {
     npub: Uint8Array,
     k: Uint8Array,
   ): void;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(c: Uint8Array, m: Uint8Array, ad: null, nsec: null, npub: Uint8Array, k: Uint8Array): number;
-  crypto_aead_xchacha20poly1305_ietf_decrypt(m: Uint8Array, nsec: null, c: Uint8Array, ad: null, npub: Uint8Array, k: Uint8Array): number;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+    c: Uint8Array,
+    m: Uint8Array,
+    ad: null,
+    nsec: null,
+    npub: Uint8Array,
+    k: Uint8Array,
+  ): number;
+  crypto_aead_xchacha20poly1305_ietf_decrypt(
+    m: Uint8Array,
+    nsec: null,
+    c: Uint8Array,
+    ad: null,
+    npub: Uint8Array,
+    k: Uint8Array,
+  ): number;
 }
 
 export const sodium = createRequire(import.meta.url)('sodium-native') as Sodium;
@@ -102,7 +116,15 @@ class SodiumChaCha implements Aead {
     if (n < 0) return null;
     const body = sealed.subarray(0, n);
     try {
-      sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(body, null, body, sealed.subarray(n), null, nonce, this.key);
+      sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+        body,
+        null,
+        body,
+        sealed.subarray(n),
+        null,
+        nonce,
+        this.key,
+      );
     } catch {
       return null;
     }

@@ -26,7 +26,11 @@ export interface ServerKeyTable {
   pskBlock: AesBlock | null;
 }
 
-export function buildKeyTable(method: MethodInfo, inboundKey: UserKey | null, userKeys: UserKey[]): ServerKeyTable {
+export function buildKeyTable(
+  method: MethodInfo,
+  inboundKey: UserKey | null,
+  userKeys: UserKey[],
+): ServerKeyTable {
   if (method.edition === 'aead') {
     const aeadKeys = [...userKeys];
     if (inboundKey) aeadKeys.push(inboundKey);

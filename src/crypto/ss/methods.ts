@@ -23,10 +23,34 @@ export interface MethodInfo {
 const TABLE: readonly MethodInfo[] = [
   { name: 'aes-128-gcm', edition: 'aead', algorithm: 'aes-128-gcm', keyLen: 16, maxPayload: 0x3fff },
   { name: 'aes-256-gcm', edition: 'aead', algorithm: 'aes-256-gcm', keyLen: 32, maxPayload: 0x3fff },
-  { name: 'chacha20-ietf-poly1305', edition: 'aead', algorithm: 'chacha20-poly1305', keyLen: 32, maxPayload: 0x3fff },
-  { name: '2022-blake3-aes-128-gcm', edition: '2022', algorithm: 'aes-128-gcm', keyLen: 16, maxPayload: 0xffff },
-  { name: '2022-blake3-aes-256-gcm', edition: '2022', algorithm: 'aes-256-gcm', keyLen: 32, maxPayload: 0xffff },
-  { name: '2022-blake3-chacha20-poly1305', edition: '2022', algorithm: 'chacha20-poly1305', keyLen: 32, maxPayload: 0xffff },
+  {
+    name: 'chacha20-ietf-poly1305',
+    edition: 'aead',
+    algorithm: 'chacha20-poly1305',
+    keyLen: 32,
+    maxPayload: 0x3fff,
+  },
+  {
+    name: '2022-blake3-aes-128-gcm',
+    edition: '2022',
+    algorithm: 'aes-128-gcm',
+    keyLen: 16,
+    maxPayload: 0xffff,
+  },
+  {
+    name: '2022-blake3-aes-256-gcm',
+    edition: '2022',
+    algorithm: 'aes-256-gcm',
+    keyLen: 32,
+    maxPayload: 0xffff,
+  },
+  {
+    name: '2022-blake3-chacha20-poly1305',
+    edition: '2022',
+    algorithm: 'chacha20-poly1305',
+    keyLen: 32,
+    maxPayload: 0xffff,
+  },
 ];
 
 /** Names accepted in configuration and ss:// links (v2ray's alias for chacha included). */
@@ -37,7 +61,11 @@ const ALIASES: Record<string, string> = { 'chacha20-poly1305': 'chacha20-ietf-po
 export function methodInfo(name: string): MethodInfo {
   const n = ALIASES[name.toLowerCase()] ?? name.toLowerCase();
   const m = TABLE.find((t) => t.name === n);
-  if (!m) throw new FerryError('E_CONFIG', `unknown Shadowsocks method '${name}' (supported: ${METHOD_NAMES.join(', ')})`);
+  if (!m)
+    throw new FerryError(
+      'E_CONFIG',
+      `unknown Shadowsocks method '${name}' (supported: ${METHOD_NAMES.join(', ')})`,
+    );
   return m;
 }
 
@@ -46,7 +74,8 @@ export function methodInfo(name: string): MethodInfo {
  * but never echoing the key itself.
  */
 export function decodePsk(method: MethodInfo, b64: string, what = 'key'): Buffer {
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw new FerryError('E_CONFIG', `${method.name}: the ${what} is not base64`);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64))
+    throw new FerryError('E_CONFIG', `${method.name}: the ${what} is not base64`);
   const k = Buffer.from(b64, 'base64');
   if (k.length !== method.keyLen) {
     throw new FerryError(

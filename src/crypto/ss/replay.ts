@@ -88,7 +88,7 @@ export class PacketWindow {
       this.last = n;
     }
     const w = word % WORDS;
-    const bit = 1 << n % 32;
+    const bit = 1 << (n % 32);
     if ((this.bits[w]! & bit) !== 0) return false;
     this.bits[w]! |= bit;
     return true;

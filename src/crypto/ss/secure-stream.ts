@@ -58,7 +58,8 @@ export class SecureStream extends Duplex {
 
   // --- wire → plaintext ---------------------------------------------------------------------
   private readonly onWire = (data: Buffer): void => {
-    if (!this.codec.decode(data)) this.destroy(new StreamCorruptError(this.codec.failure ?? 'corrupt stream'));
+    if (!this.codec.decode(data))
+      this.destroy(new StreamCorruptError(this.codec.failure ?? 'corrupt stream'));
   };
   private readonly deliver = (plain: Buffer): void => {
     if (!this.push(plain)) this.socket.pause();
@@ -116,7 +117,8 @@ export class SecureStream extends Duplex {
 
   private readonly flushHeader = (): void => {
     this.headerTimer = null;
-    if (this.codec.started === false && !this.destroyed && this.socket.writable) this.socket.write(this.codec.encode(Buffer.alloc(0)));
+    if (this.codec.started === false && !this.destroyed && this.socket.writable)
+      this.socket.write(this.codec.encode(Buffer.alloc(0)));
   };
   private clearHeaderTimer(): void {
     if (this.headerTimer) clearTimeout(this.headerTimer);

@@ -56,7 +56,8 @@ export class ClientStreamCodec {
     this.now = opts.now ?? Date.now;
     this.salt = randomBytes(this.method.keyLen);
     const userKey = this.keys[this.keys.length - 1]!;
-    const subkey = this.method.edition === 'aead' ? aeadSubkey(userKey, this.salt) : sessionSubkey2022(userKey, this.salt);
+    const subkey =
+      this.method.edition === 'aead' ? aeadSubkey(userKey, this.salt) : sessionSubkey2022(userKey, this.salt);
     this.sealer = new ChunkSealer(createAead(this.method.algorithm, subkey), this.method.maxPayload);
   }
 
@@ -85,14 +86,25 @@ export class ClientStreamCodec {
   private first2022(data: Buffer): Buffer {
     const alen = addressLength(this.dest);
     // SIP022 §3.1.3: padding or payload must be present; pad short first flights to hide their size.
-    const padding = data.length === 0 ? randomInt(1, MAX_PADDING + 1) : data.length < MAX_PADDING ? randomInt(0, MAX_PADDING + 1) : 0;
+    const padding =
+      data.length === 0
+        ? randomInt(1, MAX_PADDING + 1)
+        : data.length < MAX_PADDING
+          ? randomInt(0, MAX_PADDING + 1)
+          : 0;
     const varFixed = alen + 2 + padding;
     const inHeader = Math.min(data.length, 0xffff - varFixed);
     const varLen = varFixed + inHeader;
     const rest = data.subarray(inHeader);
     const eihCount = this.keys.length - 1;
     const size =
-      this.salt.length + 16 * eihCount + REQUEST_FIXED_LEN + TAG_LEN + varLen + TAG_LEN + (rest.length ? this.sealer.sizeFor(rest.length) : 0);
+      this.salt.length +
+      16 * eihCount +
+      REQUEST_FIXED_LEN +
+      TAG_LEN +
+      varLen +
+      TAG_LEN +
+      (rest.length ? this.sealer.sizeFor(rest.length) : 0);
     const out = Buffer.allocUnsafe(size);
     let off = this.salt.copy(out, 0);
     // EIH "TCP": one identity header per iPSK, each naming the next key by its hash.
@@ -134,18 +146,29 @@ export class ClientStreamCodec {
     const salt = buf.subarray(0, keyLen);
     const userKey = this.keys[this.keys.length - 1]!;
     if (this.method.edition === 'aead') {
-      this.opener = new ChunkOpener(createAead(this.method.algorithm, aeadSubkey(userKey, salt)), this.method.maxPayload, this.opts.sink);
+      this.opener = new ChunkOpener(
+        createAead(this.method.algorithm, aeadSubkey(userKey, salt)),
+        this.method.maxPayload,
+        this.opts.sink,
+      );
       this.opener.batch = true;
       return this.decode(buf.subarray(keyLen));
     }
-    const opener = new ChunkOpener(createAead(this.method.algorithm, sessionSubkey2022(userKey, salt)), this.method.maxPayload, this.opts.sink);
+    const opener = new ChunkOpener(
+      createAead(this.method.algorithm, sessionSubkey2022(userKey, salt)),
+      this.method.maxPayload,
+      this.opts.sink,
+    );
     const h = opener.openOne(buf.subarray(keyLen, headLen));
     if (!h) return this.fail('response header does not decrypt (wrong key?)');
     if (h[0] !== HEADER_TYPE_SERVER) return this.fail('response header has the wrong type');
     const ts = Number(h.readBigUInt64BE(1));
-    if (Math.abs(ts - this.now() / 1000) > MAX_TIME_DIFF_S) return this.fail('response timestamp is off by more than 30 s');
-    if (!h.subarray(9, 9 + keyLen).equals(this.salt)) return this.fail('response is bound to another request');
-    if (this.opts.saltFilter && !this.opts.saltFilter.checkAndAdd(salt)) return this.fail('response salt replayed');
+    if (Math.abs(ts - this.now() / 1000) > MAX_TIME_DIFF_S)
+      return this.fail('response timestamp is off by more than 30 s');
+    if (!h.subarray(9, 9 + keyLen).equals(this.salt))
+      return this.fail('response is bound to another request');
+    if (this.opts.saltFilter && !this.opts.saltFilter.checkAndAdd(salt))
+      return this.fail('response salt replayed');
     opener.expectPayload(h.readUInt16BE(9 + keyLen));
     opener.batch = true;
     this.opener = opener;

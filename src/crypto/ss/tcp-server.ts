@@ -62,7 +62,7 @@ export class RequestParser {
     const keyLen = this.method.keyLen;
     const need = keyLen + 2 + TAG_LEN;
     if (buf.length < need) {
-      if (buf.length > 4096) return this.fail('short');
+      // Wait (until the handshake timeout) rather than react at a byte count a prober could measure.
       this.buffered = buf;
       return 'more';
     }
@@ -78,7 +78,8 @@ export class RequestParser {
       this.userKey = uk;
       this.requestSalt = Buffer.from(salt);
       this.opener = new ChunkOpener(aead, this.method.maxPayload, this.onAeadPayload);
-      if (!this.opener.push(buf.subarray(keyLen))) return this.fail(`stream corrupt (${this.opener.failure})`);
+      if (!this.opener.push(buf.subarray(keyLen)))
+        return this.fail(`stream corrupt (${this.opener.failure})`);
       return this.status;
     }
     return this.fail('no key opens the first chunk');
@@ -128,7 +129,8 @@ export class RequestParser {
     if (!h) return this.fail('header does not decrypt');
     if (h[0] !== HEADER_TYPE_CLIENT) return this.fail('wrong header type');
     const ts = Number(h.readBigUInt64BE(1));
-    if (Math.abs(ts - this.now() / 1000) > MAX_TIME_DIFF_S) return this.fail('timestamp off by more than 30 s');
+    if (Math.abs(ts - this.now() / 1000) > MAX_TIME_DIFF_S)
+      return this.fail('timestamp off by more than 30 s');
     // §3.1.4: the salt is checked only after the timestamp passed.
     if (!this.salts.checkAndAdd(salt)) return this.fail('replayed salt');
     const varLen = h.readUInt16BE(9);
@@ -184,7 +186,8 @@ export class ServerStreamCodec {
     private readonly now: () => number = Date.now,
   ) {
     this.salt = randomBytes(method.keyLen);
-    const subkey = method.edition === 'aead' ? aeadSubkey(userKey, this.salt) : sessionSubkey2022(userKey, this.salt);
+    const subkey =
+      method.edition === 'aead' ? aeadSubkey(userKey, this.salt) : sessionSubkey2022(userKey, this.salt);
     this.sealer = new ChunkSealer(createAead(method.algorithm, subkey), method.maxPayload);
   }
 
@@ -201,7 +204,9 @@ export class ServerStreamCodec {
     const first = Math.min(data.length, 0xffff);
     const rest = data.subarray(first);
     const hlen = 1 + 8 + keyLen + 2;
-    const out = Buffer.allocUnsafe(keyLen + hlen + TAG_LEN + first + TAG_LEN + (rest.length ? this.sealer.sizeFor(rest.length) : 0));
+    const out = Buffer.allocUnsafe(
+      keyLen + hlen + TAG_LEN + first + TAG_LEN + (rest.length ? this.sealer.sizeFor(rest.length) : 0),
+    );
     let off = this.salt.copy(out, 0);
     const h = Buffer.allocUnsafe(hlen);
     h[0] = HEADER_TYPE_SERVER;

@@ -39,13 +39,20 @@ export function sealAeadPacket(method: MethodInfo, key: Buffer, addr: Destinatio
 }
 
 /** Opens a packet with the first of `keys` that authenticates it. Throws on a bad address. */
-export function openAeadPacket(method: MethodInfo, keys: readonly UserKey[], packet: Buffer): (UdpMessage & { key: UserKey; salt: Buffer }) | null {
+export function openAeadPacket(
+  method: MethodInfo,
+  keys: readonly UserKey[],
+  packet: Buffer,
+): (UdpMessage & { key: UserKey; salt: Buffer }) | null {
   const keyLen = method.keyLen;
   if (packet.length < keyLen + TAG_LEN + 7) return null;
   const salt = packet.subarray(0, keyLen);
   for (const k of keys) {
     // Decrypt a copy: sodium opens in place, and a failed try must leave the packet for the next key.
-    const plain = createAead(method.algorithm, aeadSubkey(k.key, salt)).open(ZERO_NONCE, Buffer.from(packet.subarray(keyLen)));
+    const plain = createAead(method.algorithm, aeadSubkey(k.key, salt)).open(
+      ZERO_NONCE,
+      Buffer.from(packet.subarray(keyLen)),
+    );
     if (!plain) continue;
     const a = readAddress(plain, 0);
     if (!a) return null;
@@ -170,7 +177,9 @@ export class Udp2022Client {
     this.firstBlock = aes ? new AesBlock(keys[0]!) : null;
     this.userBlock = aes ? new AesBlock(this.userKey) : null;
     // EIH "UDP": header i is AES(iPSK_i, hash(next key) XOR separate header).
-    if (aes) for (let i = 0; i < keys.length - 1; i++) this.eih.push({ block: new AesBlock(keys[i]!), hash: pskHash16(keys[i + 1]!) });
+    if (aes)
+      for (let i = 0; i < keys.length - 1; i++)
+        this.eih.push({ block: new AesBlock(keys[i]!), hash: pskHash16(keys[i + 1]!) });
   }
 
   seal(dest: Destination, payload: Buffer): Buffer {
@@ -203,7 +212,9 @@ export class Udp2022Client {
     } else {
       if (packet.length < 16 + TAG_LEN) return null;
       sep = this.userBlock.decrypt(packet.subarray(0, 16));
-      body = this.ciphers.get(this.userKey, sep.subarray(0, 8)).open(sep.subarray(4, 16), Buffer.from(packet.subarray(16)));
+      body = this.ciphers
+        .get(this.userKey, sep.subarray(0, 8))
+        .open(sep.subarray(4, 16), Buffer.from(packet.subarray(16)));
       if (!body) return null;
     }
     let parsed: ParsedBody | null;
@@ -213,7 +224,12 @@ export class Udp2022Client {
       return null;
     }
     if (!parsed || !parsed.clientSession!.equals(this.sessionId)) return null;
-    return { dest: parsed.dest, payload: parsed.payload, serverSession: sep.toString('hex', 0, 8), packetId: sep.readBigUInt64BE(8) };
+    return {
+      dest: parsed.dest,
+      payload: parsed.payload,
+      serverSession: sep.toString('hex', 0, 8),
+      packetId: sep.readBigUInt64BE(8),
+    };
   }
 }
 
@@ -257,7 +273,9 @@ export class Udp2022Server {
         user = u;
         off = 32;
       }
-      body = this.ciphers.get(user.key, sep.subarray(0, 8)).open(sep.subarray(4, 16), Buffer.from(packet.subarray(off)));
+      body = this.ciphers
+        .get(user.key, sep.subarray(0, 8))
+        .open(sep.subarray(4, 16), Buffer.from(packet.subarray(off)));
       if (!body) return null;
     }
     let parsed: ParsedBody | null;
@@ -267,7 +285,13 @@ export class Udp2022Server {
       return null;
     }
     if (!parsed) return null;
-    return { dest: parsed.dest, payload: parsed.payload, user, sessionId: Buffer.from(sep.subarray(0, 8)), packetId: sep.readBigUInt64BE(8) };
+    return {
+      dest: parsed.dest,
+      payload: parsed.payload,
+      user,
+      sessionId: Buffer.from(sep.subarray(0, 8)),
+      packetId: sep.readBigUInt64BE(8),
+    };
   }
 }
 

@@ -27,14 +27,22 @@ export interface ShadowsocksOptions {
   now?: () => number;
 }
 
-export function createShadowsocksHandler(ctx: InboundContext, keys: KeySource, opts: ShadowsocksOptions = {}): ShadowsocksHandler {
-  const cache = new KeyTableCache(keys, (err) => ctx.log.error({ inbound: ctx.name, err: err.message }, 'shadowsocks keys not updated'));
+export function createShadowsocksHandler(
+  ctx: InboundContext,
+  keys: KeySource,
+  opts: ShadowsocksOptions = {},
+): ShadowsocksHandler {
+  const cache = new KeyTableCache(keys, (err) =>
+    ctx.log.error({ inbound: ctx.name, err: err.message }, 'shadowsocks keys not updated'),
+  );
   cache.get(); // validate now: a bad key must stop startup, not the first client
   // One replay filter per inbound and edition (a reload may switch the method).
   let aeadSalts: SaltRing | null = null;
   let salts2022: SaltPool | null = null;
   const salts = (t: ServerKeyTable): SaltFilter =>
-    t.method.edition === 'aead' ? (aeadSalts ??= new SaltRing()) : (salts2022 ??= new SaltPool(60_000, opts.now));
+    t.method.edition === 'aead'
+      ? (aeadSalts ??= new SaltRing())
+      : (salts2022 ??= new SaltPool(60_000, opts.now));
   const deps = { ctx, table: () => cache.get(), salts, ...(opts.now ? { now: opts.now } : {}) };
   const udp = opts.udp === false ? null : new SsUdpRelay(ctx, () => cache.get(), opts.now);
   let markReady: () => void = () => undefined;
@@ -54,7 +62,10 @@ export function createShadowsocksHandler(ctx: InboundContext, keys: KeySource, o
         udp.bind(a.address, a.port).then(
           () => markReady(),
           (err: Error) => {
-            ctx.log.error({ inbound: ctx.name, err: err.message }, 'shadowsocks: cannot bind the UDP relay; TCP only');
+            ctx.log.error(
+              { inbound: ctx.name, err: err.message },
+              'shadowsocks: cannot bind the UDP relay; TCP only',
+            );
             markReady();
           },
         );

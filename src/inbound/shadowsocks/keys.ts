@@ -33,15 +33,24 @@ export function deriveKeyTable(s: SsInboundSettings, users: readonly SsUserEntry
     if (u.ss_password === undefined || u.enabled === false) continue;
     userKeys.push({ user: u.name, key: serverKey(method, u.ss_password, `ss_password of user ${u.name}`) });
   }
-  const inboundKey = s.password !== undefined ? { user: null, key: serverKey(method, s.password, `password of inbound ${s.name}`) } : null;
+  const inboundKey =
+    s.password !== undefined
+      ? { user: null, key: serverKey(method, s.password, `password of inbound ${s.name}`) }
+      : null;
   if (method.edition === '2022' && !inboundKey) {
-    throw new FerryError('E_CONFIG', `inbound ${s.name}: ${method.name} needs a password (the server key, base64)`);
+    throw new FerryError(
+      'E_CONFIG',
+      `inbound ${s.name}: ${method.name} needs a password (the server key, base64)`,
+    );
   }
   if (method.edition === 'aead' && !inboundKey && userKeys.length === 0) {
     throw new FerryError('E_CONFIG', `inbound ${s.name}: set a password, or give users an ss_password`);
   }
   if (method.edition === '2022' && userKeys.length > 0 && method.algorithm === 'chacha20-poly1305') {
-    throw new FerryError('E_CONFIG', `inbound ${s.name}: several users on one port (identity headers) need a 2022 AES method`);
+    throw new FerryError(
+      'E_CONFIG',
+      `inbound ${s.name}: several users on one port (identity headers) need a 2022 AES method`,
+    );
   }
   return buildKeyTable(method, inboundKey, userKeys);
 }
@@ -65,7 +74,8 @@ export class KeyTableCache {
     const s = this.source.inbound();
     const u = this.source.users();
     const last = this.lastSettings;
-    const same = last !== null && s.name === last.name && s.method === last.method && s.password === last.password;
+    const same =
+      last !== null && s.name === last.name && s.method === last.method && s.password === last.password;
     if (this.table && same && u === this.lastUsers) return this.table;
     try {
       this.table = deriveKeyTable(s, u);

@@ -36,7 +36,10 @@ export function handleTcp(deps: TcpDeps, socket: Socket): void {
     if (status === 'more') return;
     socket.removeListener('data', onData);
     if (status === 'fail') {
-      deps.ctx.log.debug({ inbound: deps.ctx.name, reason: parser.reason }, 'shadowsocks: bad request, draining');
+      deps.ctx.log.debug(
+        { inbound: deps.ctx.name, reason: parser.reason },
+        'shadowsocks: bad request, draining',
+      );
       drain(socket);
       return;
     }
@@ -54,7 +57,12 @@ function drain(socket: Socket): void {
   socket.resume();
 }
 
-async function connect(deps: TcpDeps, socket: Socket, parser: RequestParser, table: ServerKeyTable): Promise<void> {
+async function connect(
+  deps: TcpDeps,
+  socket: Socket,
+  parser: RequestParser,
+  table: ServerKeyTable,
+): Promise<void> {
   const { ctx } = deps;
   const session: Session = {
     id: newSessionId(),
@@ -97,12 +105,15 @@ async function connect(deps: TcpDeps, socket: Socket, parser: RequestParser, tab
     };
     return codec;
   });
+  const meter = opened.lease.meter;
   let early = 0;
   for (const p of parser.initial) {
     early += p.length;
     opened.socket.write(p);
   }
-  relay(secure as unknown as Socket, opened.socket, { idleTimeoutMs: ctx.timeouts().idleMs }).then(
+  if (early > 0) meter.up(early);
+  // Usage and rate limits (the tier's meter) apply to the plaintext, as on every other inbound.
+  relay(secure as unknown as Socket, opened.socket, { idleTimeoutMs: ctx.timeouts().idleMs, meter }).then(
     (r) => {
       r.up += early;
       opened.done(r);

@@ -14,7 +14,7 @@ import { PacketWindow, SaltRing } from '../../crypto/ss/replay.js';
 import { openAeadPacket, sealAeadPacket, Udp2022Server, Udp2022ServerSession } from '../../crypto/ss/udp.js';
 import type { UdpFlow } from '../../outbound/outbound.js';
 import type { InboundContext } from '../context.js';
-import { logDenied } from '../dispatch.js';
+import { beginSession, logDenied, type SessionLease } from '../dispatch.js';
 
 const MAX_ASSOCIATIONS = 4096;
 const SWEEP_MS = 15_000;
@@ -34,6 +34,10 @@ interface Association {
   allowed: Set<string>;
   window: PacketWindow | null;
   reply2022: Udp2022ServerSession | null;
+  /** Admission, per-user slot and meter, like a TCP session; ends when the association is dropped. */
+  lease: SessionLease;
+  up: number;
+  down: number;
 }
 
 export class SsUdpRelay {
@@ -56,7 +60,9 @@ export class SsUdpRelay {
     const s = createSocket({ type: isIP(host) === 6 || host === '::' ? 'udp6' : 'udp4', reuseAddr: false });
     this.socket = s;
     s.on('message', (msg, rinfo) => this.onPacket(msg, rinfo));
-    s.on('error', (err) => this.ctx.log.warn({ inbound: this.ctx.name, err: err.message }, 'shadowsocks UDP socket error'));
+    s.on('error', (err) =>
+      this.ctx.log.warn({ inbound: this.ctx.name, err: err.message }, 'shadowsocks UDP socket error'),
+    );
     return new Promise((resolve, reject) => {
       s.once('error', reject);
       s.bind({ address: host, port }, () => {
@@ -68,8 +74,7 @@ export class SsUdpRelay {
 
   close(): void {
     clearInterval(this.sweeper);
-    for (const a of this.nat.values()) void a.flow.then((f) => f?.close());
-    this.nat.clear();
+    for (const a of [...this.nat.values()]) this.drop(a, 'closed');
     try {
       this.socket?.close();
     } catch {
@@ -102,7 +107,7 @@ export class SsUdpRelay {
     if (!this.aeadSalts.checkAndAdd(m.salt)) return;
     let a = known;
     if (!a || a.user !== m.key) {
-      if (a) this.drop(a);
+      if (a) this.drop(a, 'closed');
       a = this.associate(natKey, m.key, rinfo, m.dest, null, null) ?? undefined;
       if (!a) return;
     }
@@ -110,14 +115,23 @@ export class SsUdpRelay {
   }
 
   private on2022(table: ServerKeyTable, msg: Buffer, rinfo: RemoteInfo): void {
-    if (!this.server2022 || this.server2022.table !== table) this.server2022 = { table, codec: new Udp2022Server(table, this.now) };
+    if (!this.server2022 || this.server2022.table !== table)
+      this.server2022 = { table, codec: new Udp2022Server(table, this.now) };
     const r = this.server2022.codec.open(msg);
     if (!r) return;
     const natKey = r.sessionId.toString('hex');
     let a = this.nat.get(natKey);
     if (a && a.user.key !== r.user.key) return; // a session ID is bound to the key that opened it
     if (!a) {
-      a = this.associate(natKey, r.user, rinfo, r.dest, new PacketWindow(), new Udp2022ServerSession(table.method, r.user.key, r.sessionId, this.now)) ?? undefined;
+      a =
+        this.associate(
+          natKey,
+          r.user,
+          rinfo,
+          r.dest,
+          new PacketWindow(),
+          new Udp2022ServerSession(table.method, r.user.key, r.sessionId, this.now),
+        ) ?? undefined;
       if (!a) return;
     }
     if (!a.window!.check(r.packetId)) return;
@@ -151,8 +165,18 @@ export class SsUdpRelay {
       logDenied(this.ctx, session, asFerryError(e));
       return null;
     }
+    let lease: SessionLease;
+    try {
+      lease = beginSession(this.ctx, session, decision);
+    } catch (e) {
+      logDenied(this.ctx, session, asFerryError(e));
+      return null;
+    }
     const outbound = decision.outbound;
     const a: Association = {
+      lease,
+      up: 0,
+      down: 0,
       key,
       user,
       session,
@@ -166,7 +190,12 @@ export class SsUdpRelay {
         ? outbound.openUdp({ guard: decision.guard, session }).then(
             (f) => {
               f.onMessage((data, from) => this.reply(a, data, from));
-              f.onError((err) => this.ctx.log.debug({ inbound: this.ctx.name, code: asFerryError(err).code }, 'shadowsocks UDP send failed'));
+              f.onError((err) =>
+                this.ctx.log.debug(
+                  { inbound: this.ctx.name, code: asFerryError(err).code },
+                  'shadowsocks UDP send failed',
+                ),
+              );
               return f;
             },
             (err: unknown) => {
@@ -181,6 +210,7 @@ export class SsUdpRelay {
   }
 
   private forward(a: Association, dest: Destination, payload: Buffer): void {
+    if (a.lease.meter.signal?.aborted) return void this.drop(a, 'aborted');
     a.lastSeen = this.now();
     const dk = `${dest.host}|${dest.port}`;
     if (!a.allowed.has(dk)) {
@@ -194,6 +224,8 @@ export class SsUdpRelay {
       if (a.allowed.size > 256) a.allowed.clear();
       a.allowed.add(dk);
     }
+    a.up += payload.length;
+    a.lease.meter.up(payload.length);
     void a.flow.then((f) => f?.send(payload, dest));
   }
 
@@ -201,14 +233,19 @@ export class SsUdpRelay {
     const s = this.socket;
     if (!s || this.nat.get(a.key) !== a) return;
     a.lastSeen = this.now();
+    a.down += data.length;
+    a.lease.meter.down(data.length);
     const src = makeDestination(from.address, from.port);
     const table = this.table();
-    const pkt = a.reply2022 ? a.reply2022.seal(src, data) : sealAeadPacket(table.method, a.user.key, src, data);
+    const pkt = a.reply2022
+      ? a.reply2022.seal(src, data)
+      : sealAeadPacket(table.method, a.user.key, src, data);
     s.send(pkt, a.port, a.address);
   }
 
-  private drop(a: Association): void {
+  private drop(a: Association, reason: 'idle' | 'closed' | 'aborted' = 'idle'): void {
     this.nat.delete(a.key);
+    a.lease.done({ up: a.up, down: a.down, reason });
     void a.flow.then((f) => f?.close());
   }
 

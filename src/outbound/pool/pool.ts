@@ -73,6 +73,11 @@ const DEFAULTS = {
 };
 
 const NO_FILTER_KEY = '';
+/**
+ * A client connection's exit is forgotten after this much idle time; longer than any keep-alive
+ * idle timeout worth having, short enough that a reused client port rarely inherits it.
+ */
+const CLIENT_PIN_IDLE_MS = 120_000;
 
 export class PoolOutbound implements Outbound {
   readonly kind = 'pool';
@@ -83,6 +88,8 @@ export class PoolOutbound implements Outbound {
   private readonly strategy: Strategy;
   private readonly rotation: Rotation;
   private readonly sticky = new StickyTable();
+  /** Per-connection rotation of HTTP requests: client connection (address, port) → member. */
+  private readonly clientPins = new StickyTable(10_000);
   /** rotation: interval — the member currently serving, per tag filter. */
   private readonly epoch = new Map<string, { member: Member; until: number }>();
   private readonly prober: Prober | null;
@@ -112,11 +119,29 @@ export class PoolOutbound implements Outbound {
     this.prober?.start();
   }
 
-  /** Pins the exit now when this session's exit must not float (see Outbound.selectExit). */
+  /**
+   * Pins the exit of a session that an HTTP inbound may carry over a kept-alive upstream connection
+   * (see Outbound.selectExit). With per-connection rotation the pin is per *client* connection —
+   * the requests of one keep-alive client connection share an exit, the next client connection gets
+   * the next one — so that a pooled upstream connection never carries a request to the wrong exit.
+   */
   selectExit(session: Session): void {
     if (session.exit !== undefined && this.byName.has(session.exit)) return;
-    if (!this.pinned(session)) return;
+    if (this.pinned(session)) {
+      session.exit = this.choose(session, null).name;
+      return;
+    }
+    if (session.command !== 'http') return; // tunnels and SOCKS: the dial is the connection
+    const key = `${session.source.address} ${session.source.port}`;
+    const now = this.now();
+    const held = this.clientPins.get(key, now);
+    const m = held !== undefined ? this.byName.get(held.member) : undefined;
+    if (m !== undefined && m.usable(now)) {
+      session.exit = m.name;
+      return;
+    }
     session.exit = this.choose(session, null).name;
+    this.clientPins.set(key, session.exit, CLIENT_PIN_IDLE_MS, now);
   }
 
   httpProxy(session: Session): HttpProxyForwarding | null {
@@ -192,6 +217,7 @@ export class PoolOutbound implements Outbound {
   close(): void {
     this.prober?.stop();
     this.sticky.close();
+    this.clientPins.close();
   }
 
   // ------------------------------------------------------------------ choice

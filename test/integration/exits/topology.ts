@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Netns, veth } from '../../helpers/netns.js';
 import { start, type Proc } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
-import { runAsync } from '../../helpers/proc.js';
+import { run, runAsync } from '../../helpers/proc.js';
 
 export const FERRY = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
 export const CHECK_ORIGIN_JS = fileURLToPath(new URL('../../../src/audit/check-origin.js', import.meta.url));
@@ -127,7 +127,7 @@ export async function buildTopology(kinds: ExitKind[], opts: { variants?: Record
           await exit.proc?.kill('SIGKILL');
           exit.proc = null;
           // danted forks helpers and squid kids: nothing of the exit may keep listening.
-          for (const pid of ns.exec(['sh', '-c', 'ip netns pids $(ip netns identify) 2>/dev/null || true'], { allowFail: true }).split(/\s+/)) {
+          for (const pid of run('ip', ['netns', 'pids', ns.name], { allowFail: true }).split(/\s+/)) {
             if (/^\d+$/.test(pid)) {
               try {
                 process.kill(Number(pid), 'SIGKILL');

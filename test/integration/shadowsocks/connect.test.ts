@@ -36,12 +36,28 @@ describe('ferry connect', { skip: skipReason(needs) }, () => {
     if (!requirePrereqs(t, needs)) return;
     const server = await startSsServer('chacha20-ietf-poly1305', 'connect-pw');
     cleanups.push(() => server.proc.kill());
-    const link = formatSsUri({ method: 'chacha20-ietf-poly1305', password: 'connect-pw', host: '127.0.0.1', port: server.port, tag: 'libev' });
+    const link = formatSsUri({
+      method: 'chacha20-ietf-poly1305',
+      password: 'connect-pw',
+      host: '127.0.0.1',
+      port: server.port,
+      tag: 'libev',
+    });
     const gw: Gateway = await startConnect({ link, listen: '127.0.0.1:0', log: silentLogger() });
     cleanups.push(() => gw.close(0));
     const port = gw.address('local').port;
-    assert.equal((JSON.parse(await curlSocks(port, `http://127.0.0.1:${origin.port}/socks`)) as { url: string }).url, '/socks');
-    const r = await runAsync('curl', ['-sS', '--max-time', '10', '--proxy', `http://127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/http`]);
+    assert.equal(
+      (JSON.parse(await curlSocks(port, `http://127.0.0.1:${origin.port}/socks`)) as { url: string }).url,
+      '/socks',
+    );
+    const r = await runAsync('curl', [
+      '-sS',
+      '--max-time',
+      '10',
+      '--proxy',
+      `http://127.0.0.1:${port}`,
+      `http://127.0.0.1:${origin.port}/http`,
+    ]);
     assert.equal((JSON.parse(r.stdout) as { url: string }).url, '/http', r.stderr);
   });
 
@@ -50,17 +66,31 @@ describe('ferry connect', { skip: skipReason(needs) }, () => {
     const method = '2022-blake3-aes-256-gcm';
     const ipsk = randomBytes(32).toString('base64');
     const upsk = randomBytes(32).toString('base64');
-    const server = await startFerryServer({ method, password: ipsk, users: [{ name: 'erin', ss_password: upsk }] });
+    const server = await startFerryServer({
+      method,
+      password: ipsk,
+      users: [{ name: 'erin', ss_password: upsk }],
+    });
     cleanups.push(() => server.gw.close(0));
     const link = formatSsUri({ method, password: `${ipsk}:${upsk}`, host: '127.0.0.1', port: server.port });
     const gw = await startConnect({ link, listen: '127.0.0.1:0', log: silentLogger() });
     cleanups.push(() => gw.close(0));
-    assert.equal((JSON.parse(await curlSocks(gw.address('local').port, `http://127.0.0.1:${origin.port}/erin`)) as { url: string }).url, '/erin');
+    assert.equal(
+      (
+        JSON.parse(await curlSocks(gw.address('local').port, `http://127.0.0.1:${origin.port}/erin`)) as {
+          url: string;
+        }
+      ).url,
+      '/erin',
+    );
   });
 
   it('refuses a LAN listener without --allow-lan and links that need a plugin', async () => {
     const link = formatSsUri({ method: 'aes-128-gcm', password: 'x', host: '127.0.0.1', port: 1 });
     await assert.rejects(startConnect({ link, listen: '0.0.0.0:0', log: silentLogger() }), /allow-lan/);
-    await assert.rejects(startConnect({ link: `${link.replace('#', '')}/?plugin=v2ray-plugin`, log: silentLogger() }), /plugin/);
+    await assert.rejects(
+      startConnect({ link: `${link.replace('#', '')}/?plugin=v2ray-plugin`, log: silentLogger() }),
+      /plugin/,
+    );
   });
 });

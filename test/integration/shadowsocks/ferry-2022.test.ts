@@ -7,7 +7,15 @@ import { after, before, describe, it } from 'node:test';
 import { startHttpOrigin, type HttpOrigin } from '../../helpers/origin.js';
 import { requirePrereqs, skipReason } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
-import { METHODS_2022, curlSocks, socksUdpEcho, startFerryClient, startFerryServer, startUdpEcho } from './harness.js';
+import {
+  METHODS_2022,
+  curlSocks,
+  curlUpload,
+  socksUdpEcho,
+  startFerryClient,
+  startFerryServer,
+  startUdpEcho,
+} from './harness.js';
 
 const needs = { tools: ['curl'] };
 const keyLen = (m: string): number => (m.includes('128') ? 16 : 32);
@@ -36,12 +44,18 @@ describe('Ferry ↔ Ferry, Shadowsocks 2022', { skip: skipReason(needs) }, () =>
       cleanups.push(() => server.gw.close(0));
       const client = await startFerryClient(`127.0.0.1:${server.port}`, method, key);
       cleanups.push(() => client.gw.close(0));
-      const body = JSON.parse(await curlSocks(client.port, `http://127.0.0.1:${origin.port}/ss2022`)) as { url: string };
+      const body = JSON.parse(await curlSocks(client.port, `http://127.0.0.1:${origin.port}/ss2022`)) as {
+        url: string;
+      };
       assert.equal(body.url, '/ss2022');
       // 5 MB: payload chunks of up to 0xFFFF bytes, many of them.
       const big = await curlSocks(client.port, `http://127.0.0.1:${origin.port}/size/5000000`);
       assert.equal(big.length, 5_000_000);
-      assert.equal(await socksUdpEcho(client.port, echo.port, `2022 udp ${method}`), `echo:2022 udp ${method}`);
+      assert.equal(await curlUpload(client.port, `http://127.0.0.1:${origin.port}/up`, 3_000_000), 3_000_000);
+      assert.equal(
+        await socksUdpEcho(client.port, echo.port, `2022 udp ${method}`),
+        `echo:2022 udp ${method}`,
+      );
     });
   }
 
@@ -78,16 +92,26 @@ describe('Ferry ↔ Ferry, Shadowsocks 2022', { skip: skipReason(needs) }, () =>
       const stranger = await startFerryClient(`127.0.0.1:${server.port}`, method, `${ipsk}:${psk(method)}`);
       cleanups.push(() => stranger.gw.close(0));
 
-      assert.equal((JSON.parse(await curlSocks(ca.port, `http://127.0.0.1:${origin.port}/alice`)) as { url: string }).url, '/alice');
-      assert.equal((JSON.parse(await curlSocks(cb.port, `http://127.0.0.1:${origin.port}/bob`)) as { url: string }).url, '/bob');
+      assert.equal(
+        (JSON.parse(await curlSocks(ca.port, `http://127.0.0.1:${origin.port}/alice`)) as { url: string })
+          .url,
+        '/alice',
+      );
+      assert.equal(
+        (JSON.parse(await curlSocks(cb.port, `http://127.0.0.1:${origin.port}/bob`)) as { url: string }).url,
+        '/bob',
+      );
       assert.equal(await socksUdpEcho(cb.port, echo.port, 'bob udp'), 'echo:bob udp');
       await assert.rejects(curlSocks(stranger.port, `http://127.0.0.1:${origin.port}/stranger`));
       const sessions = await waitFor('two session records', () => {
-        const s = server.lines.filter((l) => l.includes('"msg":"session"')).map((l) => JSON.parse(l) as { user: string; cmd: string });
+        const s = server.lines
+          .filter((l) => l.includes('"msg":"session"'))
+          .map((l) => JSON.parse(l) as { user: string; cmd: string });
         return s.length >= 2 ? s : null;
       });
       assert.deepEqual(sessions.map((s) => s.user).sort(), ['alice', 'bob']);
-      for (const k of [ipsk, alice, bob]) assert.ok(!server.lines.some((l) => l.includes(k)), 'no key in the log');
+      for (const k of [ipsk, alice, bob])
+        assert.ok(!server.lines.some((l) => l.includes(k)), 'no key in the log');
     });
   }
 });

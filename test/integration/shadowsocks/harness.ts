@@ -12,7 +12,11 @@ import { start, runAsync, type Proc } from '../../helpers/proc.js';
 import { waitFor, waitForPort } from '../../helpers/wait.js';
 
 export const AEAD_METHODS = ['aes-128-gcm', 'aes-256-gcm', 'chacha20-ietf-poly1305'] as const;
-export const METHODS_2022 = ['2022-blake3-aes-128-gcm', '2022-blake3-aes-256-gcm', '2022-blake3-chacha20-poly1305'] as const;
+export const METHODS_2022 = [
+  '2022-blake3-aes-128-gcm',
+  '2022-blake3-aes-256-gcm',
+  '2022-blake3-chacha20-poly1305',
+] as const;
 
 /** Collects the gateway's JSON log lines (to check what is and is not logged). */
 export function memoryLogger(): { log: ReturnType<typeof createLogger>; lines: string[] } {
@@ -34,10 +38,17 @@ export interface ServerOptions {
 }
 
 /** A Ferry gateway with one Shadowsocks inbound on 127.0.0.1 (loopback destinations allowed). */
-export async function startFerryServer(o: ServerOptions, log = memoryLogger()): Promise<{ gw: Gateway; port: number; lines: string[] }> {
+export async function startFerryServer(
+  o: ServerOptions,
+  log = memoryLogger(),
+): Promise<{ gw: Gateway; port: number; lines: string[] }> {
   const gw = await startGateway(
     {
-      users: (o.users ?? []).map((u) => ({ name: u.name, password: u.password ?? 'unused-login-pw', ss_password: u.ss_password })),
+      users: (o.users ?? []).map((u) => ({
+        name: u.name,
+        password: u.password ?? 'unused-login-pw',
+        ss_password: u.ss_password,
+      })),
       inbounds: [
         {
           name: 'ss',
@@ -56,7 +67,11 @@ export async function startFerryServer(o: ServerOptions, log = memoryLogger()): 
 }
 
 /** A Ferry gateway in the client role: a mixed (HTTP+SOCKS5) inbound whose default outbound is Shadowsocks. */
-export async function startFerryClient(server: string, method: string, password: string): Promise<{ gw: Gateway; port: number }> {
+export async function startFerryClient(
+  server: string,
+  method: string,
+  password: string,
+): Promise<{ gw: Gateway; port: number }> {
   const gw = await startGateway(
     {
       inbounds: [{ name: 'local', type: 'mixed', listen: '127.0.0.1:0', auth: false }],
@@ -86,16 +101,44 @@ export async function freePort(): Promise<number> {
   }
 }
 
-export async function startSsLocal(serverPort: number, method: string, password: string): Promise<{ proc: Proc; port: number }> {
+export async function startSsLocal(
+  serverPort: number,
+  method: string,
+  password: string,
+): Promise<{ proc: Proc; port: number }> {
   const port = await freePort();
-  const proc = start('ss-local', ['-s', '127.0.0.1', '-p', String(serverPort), '-b', '127.0.0.1', '-l', String(port), '-k', password, '-m', method, '-u']);
+  const proc = start('ss-local', [
+    '-s',
+    '127.0.0.1',
+    '-p',
+    String(serverPort),
+    '-b',
+    '127.0.0.1',
+    '-l',
+    String(port),
+    '-k',
+    password,
+    '-m',
+    method,
+    '-u',
+  ]);
   await waitForPort(port);
   return { proc, port };
 }
 
 export async function startSsServer(method: string, password: string): Promise<{ proc: Proc; port: number }> {
   const port = await freePort();
-  const proc = start('ss-server', ['-s', '127.0.0.1', '-p', String(port), '-k', password, '-m', method, '-u']);
+  const proc = start('ss-server', [
+    '-s',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-k',
+    password,
+    '-m',
+    method,
+    '-u',
+  ]);
   await waitForPort(port);
   return { proc, port };
 }
@@ -114,14 +157,31 @@ export async function startV2ray(
     role === 'server'
       ? {
           log: { loglevel: 'warning' },
-          inbounds: [{ listen: '127.0.0.1', port, protocol: 'shadowsocks', settings: { method: v2method, password, network: 'tcp,udp' } }],
+          inbounds: [
+            {
+              listen: '127.0.0.1',
+              port,
+              protocol: 'shadowsocks',
+              settings: { method: v2method, password, network: 'tcp,udp' },
+            },
+          ],
           outbounds: [{ protocol: 'freedom' }],
         }
       : {
           log: { loglevel: 'warning' },
-          inbounds: [{ listen: '127.0.0.1', port, protocol: 'socks', settings: { auth: 'noauth', udp: true, ip: '127.0.0.1' } }],
+          inbounds: [
+            {
+              listen: '127.0.0.1',
+              port,
+              protocol: 'socks',
+              settings: { auth: 'noauth', udp: true, ip: '127.0.0.1' },
+            },
+          ],
           outbounds: [
-            { protocol: 'shadowsocks', settings: { servers: [{ address: '127.0.0.1', port: ssPort, method: v2method, password }] } },
+            {
+              protocol: 'shadowsocks',
+              settings: { servers: [{ address: '127.0.0.1', port: ssPort, method: v2method, password }] },
+            },
           ],
         };
   const file = join(dir, 'config.json');
@@ -133,9 +193,38 @@ export async function startV2ray(
 
 /** curl through a SOCKS5 proxy (names resolved by the proxy); resolves with the body. */
 export async function curlSocks(socksPort: number, url: string): Promise<string> {
-  const r = await runAsync('curl', ['-sS', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${socksPort}`, url]);
+  const r = await runAsync('curl', [
+    '-sS',
+    '--max-time',
+    '10',
+    '--socks5-hostname',
+    `127.0.0.1:${socksPort}`,
+    url,
+  ]);
   if (r.code !== 0) throw new Error(`curl via socks5 :${socksPort} failed (${r.code}): ${r.stderr}`);
   return r.stdout;
+}
+
+/** POSTs `bytes` bytes through a SOCKS5 proxy to the echo origin; resolves with the length it saw. */
+export async function curlUpload(socksPort: number, url: string, bytes: number): Promise<number> {
+  const r = await runAsync(
+    'curl',
+    [
+      '-sS',
+      '--max-time',
+      '20',
+      '--socks5-hostname',
+      `127.0.0.1:${socksPort}`,
+      '--data-binary',
+      '@-',
+      '-H',
+      'Content-Type: application/octet-stream',
+      url,
+    ],
+    { input: 'u'.repeat(bytes) },
+  );
+  if (r.code !== 0) throw new Error(`curl upload via socks5 :${socksPort} failed (${r.code}): ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { bodyLength: number }).bodyLength;
 }
 
 /** A UDP echo server on 127.0.0.1 that answers "echo:" + payload. */

@@ -10,6 +10,7 @@ import { requirePrereqs, skipReason } from '../../helpers/prereq.js';
 import {
   AEAD_METHODS,
   curlSocks,
+  curlUpload,
   socksUdpEcho,
   startFerryClient,
   startFerryServer,
@@ -43,14 +44,26 @@ describe('shadowsocks-libev interop', { skip: skipReason(needs) }, () => {
       cleanups.push(() => server.gw.close(0));
       const local = await startSsLocal(server.port, method, password);
       cleanups.push(() => local.proc.kill());
-      const body = JSON.parse(await curlSocks(local.port, `http://127.0.0.1:${origin.port}/via-ferry-server`)) as { url: string };
+      const body = JSON.parse(
+        await curlSocks(local.port, `http://127.0.0.1:${origin.port}/via-ferry-server`),
+      ) as { url: string };
       assert.equal(body.url, '/via-ferry-server');
       // A host name goes to the server unresolved (ATYP 0x03) and is resolved there.
-      const named = JSON.parse(await curlSocks(local.port, `http://localhost:${origin.port}/named`)) as { url: string };
+      const named = JSON.parse(await curlSocks(local.port, `http://localhost:${origin.port}/named`)) as {
+        url: string;
+      };
       assert.equal(named.url, '/named');
-      assert.equal(await socksUdpEcho(local.port, echo.port, `udp over ${method}`), `echo:udp over ${method}`);
+      // Upload: 2 MB from the client side crosses the stream the other way.
+      assert.equal(await curlUpload(local.port, `http://127.0.0.1:${origin.port}/up`, 2_000_000), 2_000_000);
+      assert.equal(
+        await socksUdpEcho(local.port, echo.port, `udp over ${method}`),
+        `echo:udp over ${method}`,
+      );
       // The access log attributes the sessions to the inbound, never with the password.
-      assert.ok(server.lines.some((l) => l.includes('"cmd":"connect"')), 'a session record');
+      assert.ok(
+        server.lines.some((l) => l.includes('"cmd":"connect"')),
+        'a session record',
+      );
       assert.ok(!server.lines.some((l) => l.includes(password)), 'password never logged');
     });
 
@@ -61,11 +74,14 @@ describe('shadowsocks-libev interop', { skip: skipReason(needs) }, () => {
       cleanups.push(() => server.proc.kill());
       const client = await startFerryClient(`127.0.0.1:${server.port}`, method, password);
       cleanups.push(() => client.gw.close(0));
-      const body = JSON.parse(await curlSocks(client.port, `http://127.0.0.1:${origin.port}/via-ss-server`)) as { url: string };
+      const body = JSON.parse(
+        await curlSocks(client.port, `http://127.0.0.1:${origin.port}/via-ss-server`),
+      ) as { url: string };
       assert.equal(body.url, '/via-ss-server');
       // A 3 MB body crosses many 0x3FFF chunks.
       const big = await curlSocks(client.port, `http://127.0.0.1:${origin.port}/size/3000000`);
       assert.equal(big.length, 3_000_000);
+      assert.equal(await curlUpload(client.port, `http://127.0.0.1:${origin.port}/up`, 2_000_000), 2_000_000);
       assert.equal(await socksUdpEcho(client.port, echo.port, `udp to ${method}`), `echo:udp to ${method}`);
     });
   }

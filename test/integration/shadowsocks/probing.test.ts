@@ -92,7 +92,11 @@ describe('Shadowsocks server under hostile input', () => {
       assert.equal(before, 1);
       const replay = await exchange(server.port, flight);
       assert.equal(replay.length, 0, 'no answer to the replay');
-      assert.equal(origin.seen.filter((r) => r.url === `/replay-${method}`).length, 1, 'the origin saw the request once');
+      assert.equal(
+        origin.seen.filter((r) => r.url === `/replay-${method}`).length,
+        1,
+        'the origin saw the request once',
+      );
     });
 
     it(`${method}: a bad first chunk keeps the connection open until the timeout`, async () => {
@@ -102,10 +106,17 @@ describe('Shadowsocks server under hostile input', () => {
       // bit flipped in its first chunk.
       const flipped = firstFlight(method, password, origin.port, '/flip');
       flipped[flipped.length - 1]! ^= 0x01;
-      for (const chunks of [[randomBytes(200)], Array.from({ length: 60 }, () => randomBytes(1)), [flipped]]) {
+      for (const chunks of [
+        [randomBytes(200)],
+        Array.from({ length: 60 }, () => randomBytes(1)),
+        [flipped],
+      ]) {
         const o = await probe(server.port, chunks);
         assert.equal(o.received, 0, 'nothing is sent back');
-        assert.ok(o.closedAfterMs >= HANDSHAKE_S * 1000 - 100, `closed after ${o.closedAfterMs} ms, before the timeout`);
+        assert.ok(
+          o.closedAfterMs >= HANDSHAKE_S * 1000 - 100,
+          `closed after ${o.closedAfterMs} ms, before the timeout`,
+        );
       }
     });
   }
@@ -113,9 +124,16 @@ describe('Shadowsocks server under hostile input', () => {
   it('garbage, truncated frames and UDP junk never crash the server', async () => {
     const method = '2022-blake3-aes-256-gcm';
     const password = randomBytes(32).toString('base64');
-    const aead = await startFerryServer({ method: 'chacha20-ietf-poly1305', password: 'junk-pw', handshake: HANDSHAKE_S });
+    const aead = await startFerryServer({
+      method: 'chacha20-ietf-poly1305',
+      password: 'junk-pw',
+      handshake: HANDSHAKE_S,
+    });
     const s2022 = await startFerryServer({ method, password, handshake: HANDSHAKE_S });
-    cleanups.push(() => aead.gw.close(0), () => s2022.gw.close(0));
+    cleanups.push(
+      () => aead.gw.close(0),
+      () => s2022.gw.close(0),
+    );
     const flights = [
       firstFlight('chacha20-ietf-poly1305', 'junk-pw', origin.port, '/t'),
       firstFlight(method, password, origin.port, '/t'),
@@ -126,7 +144,11 @@ describe('Shadowsocks server under hostile input', () => {
       const flight = flights[i]!;
       for (let n = 0; n < 40; n++) {
         // Truncations of a valid flight, valid flights with junk appended, and pure junk.
-        const variants = [flight.subarray(0, Math.floor(Math.random() * flight.length)), Buffer.concat([flight, randomBytes(n * 7)]), randomBytes(n * 13)];
+        const variants = [
+          flight.subarray(0, Math.floor(Math.random() * flight.length)),
+          Buffer.concat([flight, randomBytes(n * 7)]),
+          randomBytes(n * 13),
+        ];
         for (const v of variants) {
           const s = connect(port, '127.0.0.1', () => s.end(v));
           s.on('error', () => undefined);
@@ -138,46 +160,71 @@ describe('Shadowsocks server under hostile input', () => {
     // Both servers still serve a genuine client.
     const back = await exchange(s2022.port, firstFlight(method, password, origin.port, '/still-alive'));
     assert.ok(back.length > 0);
-    const back2 = await exchange(aead.port, firstFlight('chacha20-ietf-poly1305', 'junk-pw', origin.port, '/still-alive-2'));
+    const back2 = await exchange(
+      aead.port,
+      firstFlight('chacha20-ietf-poly1305', 'junk-pw', origin.port, '/still-alive-2'),
+    );
     assert.ok(back2.length > 0);
     u.close();
     for (const s of conns) s.destroy();
   });
 
   const capNeeds = { tools: ['tcpdump', 'ss-local', 'curl'] };
-  it('a capture of the client↔server wire holds no plaintext of a known request', { skip: skipReason(capNeeds) }, async (t) => {
-    if (!requirePrereqs(t, capNeeds)) return;
-    const marker = `ferry-marker-${randomBytes(6).toString('hex')}`;
-    const dir = mkdtempSync(join(tmpdir(), 'ferry-ss-cap-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    for (const method of ['aes-256-gcm', '2022-blake3-aes-256-gcm']) {
-      const password = method.startsWith('2022') ? randomBytes(32).toString('base64') : 'capture-pw';
-      const server = await startFerryServer({ method, password });
-      cleanups.push(() => server.gw.close(0));
-      const client = method.startsWith('2022')
-        ? await startFerryClient(`127.0.0.1:${server.port}`, method, password).then((c) => ({ port: c.port, stop: () => c.gw.close(0) }))
-        : await startSsLocal(server.port, method, password).then((l) => ({ port: l.port, stop: () => l.proc.kill() }));
-      cleanups.push(() => client.stop());
-      const file = join(dir, `${method}.pcap`);
-      const cap = start('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-n', '-s', '0', '-w', file, `tcp port ${server.port} or tcp port ${origin.port}`]);
-      cleanups.push(() => cap.kill());
-      await waitFor('tcpdump to listen', () => cap.output().includes('listening on'));
-      await curlSocks(client.port, `http://127.0.0.1:${origin.port}/${marker}?q=${marker}`);
-      // -U writes each packet as it comes: wait until the origin leg (plaintext) is in the file.
-      await waitFor('the capture to hold the origin leg', () => readFileSync(file).includes(Buffer.from(marker)));
-      await cap.kill('SIGINT');
-      const pcap = readFileSync(file);
-      // Control: the proxy↔origin leg is plaintext HTTP, so the capture did see the request…
-      assert.ok(pcap.includes(Buffer.from(marker)), 'the capture contains the origin leg');
-      // …and the marker appears only there: split the capture by port and look at the Shadowsocks leg.
-      const ssOnly = join(dir, `${method}-ss.pcap`);
-      const filt = start('tcpdump', ['-r', file, '-w', ssOnly, `tcp port ${server.port}`]);
-      await filt.exited;
-      const ssLeg = readFileSync(ssOnly);
-      assert.ok(ssLeg.length > 200, 'the Shadowsocks leg was captured');
-      assert.ok(!ssLeg.includes(Buffer.from(marker)), `${method}: plaintext on the wire`);
-      assert.ok(!ssLeg.includes(Buffer.from('127.0.0.1')), `${method}: target address in clear`);
-    }
-  });
+  it(
+    'a capture of the client↔server wire holds no plaintext of a known request',
+    { skip: skipReason(capNeeds) },
+    async (t) => {
+      if (!requirePrereqs(t, capNeeds)) return;
+      const marker = `ferry-marker-${randomBytes(6).toString('hex')}`;
+      const dir = mkdtempSync(join(tmpdir(), 'ferry-ss-cap-'));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      for (const method of ['aes-256-gcm', '2022-blake3-aes-256-gcm']) {
+        const password = method.startsWith('2022') ? randomBytes(32).toString('base64') : 'capture-pw';
+        const server = await startFerryServer({ method, password });
+        cleanups.push(() => server.gw.close(0));
+        const client = method.startsWith('2022')
+          ? await startFerryClient(`127.0.0.1:${server.port}`, method, password).then((c) => ({
+              port: c.port,
+              stop: () => c.gw.close(0),
+            }))
+          : await startSsLocal(server.port, method, password).then((l) => ({
+              port: l.port,
+              stop: () => l.proc.kill(),
+            }));
+        cleanups.push(() => client.stop());
+        const file = join(dir, `${method}.pcap`);
+        const cap = start('tcpdump', [
+          '-i',
+          'lo',
+          '--immediate-mode',
+          '-U',
+          '-n',
+          '-s',
+          '0',
+          '-w',
+          file,
+          `tcp port ${server.port} or tcp port ${origin.port}`,
+        ]);
+        cleanups.push(() => cap.kill());
+        await waitFor('tcpdump to listen', () => cap.output().includes('listening on'));
+        await curlSocks(client.port, `http://127.0.0.1:${origin.port}/${marker}?q=${marker}`);
+        // -U writes each packet as it comes: wait until the origin leg (plaintext) is in the file.
+        await waitFor('the capture to hold the origin leg', () =>
+          readFileSync(file).includes(Buffer.from(marker)),
+        );
+        await cap.kill('SIGINT');
+        const pcap = readFileSync(file);
+        // Control: the proxy↔origin leg is plaintext HTTP, so the capture did see the request…
+        assert.ok(pcap.includes(Buffer.from(marker)), 'the capture contains the origin leg');
+        // …and the marker appears only there: split the capture by port and look at the Shadowsocks leg.
+        const ssOnly = join(dir, `${method}-ss.pcap`);
+        const filt = start('tcpdump', ['-r', file, '-w', ssOnly, `tcp port ${server.port}`]);
+        await filt.exited;
+        const ssLeg = readFileSync(ssOnly);
+        assert.ok(ssLeg.length > 200, 'the Shadowsocks leg was captured');
+        assert.ok(!ssLeg.includes(Buffer.from(marker)), `${method}: plaintext on the wire`);
+        assert.ok(!ssLeg.includes(Buffer.from('127.0.0.1')), `${method}: target address in clear`);
+      }
+    },
+  );
 });
-

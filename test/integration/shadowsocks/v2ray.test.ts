@@ -6,7 +6,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startHttpOrigin, type HttpOrigin } from '../../helpers/origin.js';
 import { requirePrereqs, skipReason } from '../../helpers/prereq.js';
-import { AEAD_METHODS, curlSocks, socksUdpEcho, startFerryClient, startFerryServer, startUdpEcho, startV2ray } from './harness.js';
+import {
+  AEAD_METHODS,
+  curlSocks,
+  socksUdpEcho,
+  startFerryClient,
+  startFerryServer,
+  startUdpEcho,
+  startV2ray,
+} from './harness.js';
 
 const needs = { tools: ['v2ray', 'curl'] };
 
@@ -36,7 +44,9 @@ describe('v2ray 4.34 interop', { skip: skipReason(needs) }, () => {
         await v2.proc.kill();
         v2.cleanup();
       });
-      const body = JSON.parse(await curlSocks(v2.port, `http://127.0.0.1:${origin.port}/v2ray-to-ferry`)) as { url: string };
+      const body = JSON.parse(await curlSocks(v2.port, `http://127.0.0.1:${origin.port}/v2ray-to-ferry`)) as {
+        url: string;
+      };
       assert.equal(body.url, '/v2ray-to-ferry');
       assert.equal(await socksUdpEcho(v2.port, echo.port, `v2 udp ${method}`), `echo:v2 udp ${method}`);
     });

@@ -78,14 +78,28 @@ describe('pool outbound', () => {
       assert.equal(await exitOf(pool, s), s.exit, 'dial uses the selected member');
     }
     assert.deepEqual([...keys].sort(), ['p>a', 'p>b', 'p>c', 'p>d']);
-    // Per-connection rotation leaves the exit floating: any pooled connection of the pool will do.
-    const c = makePool().pool;
-    const s = session(null);
-    c.selectExit(s);
-    assert.equal(s.exit, undefined);
-    assert.equal(reuseKey(c, s), 'p');
     pool.close();
-    c.close();
+  });
+
+  it('per-connection rotation: HTTP requests of one client connection share an exit, the next connection rotates', () => {
+    const { pool } = makePool();
+    const onConn = (port: number): Session => ({ ...session(null), source: { address: '127.0.0.1', port } });
+    const first = onConn(40000);
+    pool.selectExit(first);
+    for (let i = 0; i < 3; i++) {
+      const again = onConn(40000);
+      pool.selectExit(again);
+      assert.equal(again.exit, first.exit, 'keep-alive requests keep their exit');
+    }
+    const other = onConn(40001);
+    pool.selectExit(other);
+    assert.notEqual(other.exit, first.exit);
+    // A tunnel or SOCKS session is a connection itself: its exit floats until dial().
+    const tunnel: Session = { ...onConn(40002), command: 'connect' };
+    pool.selectExit(tunnel);
+    assert.equal(tunnel.exit, undefined);
+    assert.equal(reuseKey(pool, tunnel), 'p');
+    pool.close();
   });
 
   it('sticky sessions keep their member, per user, until idle for their sesstime', async () => {

@@ -11,7 +11,13 @@ import { buildKeyTable } from '../../../src/crypto/ss/keys.js';
 import { methodInfo, METHOD_NAMES, serverKey } from '../../../src/crypto/ss/methods.js';
 import { PacketWindow, SaltPool, SaltRing } from '../../../src/crypto/ss/replay.js';
 import { ChunkOpener, ChunkSealer } from '../../../src/crypto/ss/stream.js';
-import { openAeadPacket, sealAeadPacket, Udp2022Client, Udp2022Server, Udp2022ServerSession } from '../../../src/crypto/ss/udp.js';
+import {
+  openAeadPacket,
+  sealAeadPacket,
+  Udp2022Client,
+  Udp2022Server,
+  Udp2022ServerSession,
+} from '../../../src/crypto/ss/udp.js';
 
 describe('chunk stream', () => {
   for (const alg of ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305'] as const) {
@@ -20,10 +26,13 @@ describe('chunk stream', () => {
       const sealer = new ChunkSealer(createAead(alg, key), 0x3fff);
       const data = randomBytes(100_000);
       const wire = Buffer.concat([sealer.seal(data.subarray(0, 70_000)), sealer.seal(data.subarray(70_000))]);
-      assert.equal(wire.length, data.length + Math.ceil(70_000 / 0x3fff) * 34 + Math.ceil(30_000 / 0x3fff) * 34);
+      assert.equal(
+        wire.length,
+        data.length + Math.ceil(70_000 / 0x3fff) * 34 + Math.ceil(30_000 / 0x3fff) * 34,
+      );
       const out: Buffer[] = [];
       const opener = new ChunkOpener(createAead(alg, key), 0x3fff, (p) => out.push(Buffer.from(p)));
-      for (let off = 0; off < wire.length; ) {
+      for (let off = 0; off < wire.length;) {
         const n = 1 + Math.floor(Math.random() * 5000);
         assert.ok(opener.push(Buffer.from(wire.subarray(off, off + n))));
         off += n;
@@ -106,7 +115,12 @@ describe('UDP packets', () => {
       { user: 'a', key: serverKey(m, 'pw-a') },
       { user: 'b', key: serverKey(m, 'pw-b') },
     ];
-    const pkt = sealAeadPacket(m, keys[1]!.key, { host: '198.51.100.1', port: 53, kind: 'ipv4' }, Buffer.from('query'));
+    const pkt = sealAeadPacket(
+      m,
+      keys[1]!.key,
+      { host: '198.51.100.1', port: 53, kind: 'ipv4' },
+      Buffer.from('query'),
+    );
     const r = openAeadPacket(m, keys, pkt);
     assert.equal(r?.key.user, 'b');
     assert.equal(r?.payload.toString(), 'query');
@@ -120,7 +134,8 @@ describe('UDP packets', () => {
     const now = 1_700_000_000_000;
     const table = buildKeyTable(m, { user: null, key: ipsk }, [{ user: 'dave', key: upsk }]);
     const sep = Buffer.concat([randomBytes(8), Buffer.from([0, 0, 0, 0, 0, 0, 0, 7])]);
-    const ecb = (k: Buffer, b: Buffer): Buffer => createCipheriv('aes-128-ecb', k, null).setAutoPadding(false).update(b);
+    const ecb = (k: Buffer, b: Buffer): Buffer =>
+      createCipheriv('aes-128-ecb', k, null).setAutoPadding(false).update(b);
     const hash = Buffer.from(blake3(upsk)).subarray(0, 16);
     const eih = ecb(ipsk, Buffer.from(hash.map((x, i) => x ^ sep[i]!)));
     const body = Buffer.alloc(1 + 8 + 2 + 7 + 4);
@@ -129,7 +144,11 @@ describe('UDP packets', () => {
     body.writeUInt16BE(0, 9);
     Buffer.from([1, 127, 0, 0, 1, 0x13, 0x88]).copy(body, 11);
     body.write('ping', 18);
-    const subkey = blake3DeriveKey('shadowsocks 2022 session subkey', Buffer.concat([upsk, sep.subarray(0, 8)]), 16);
+    const subkey = blake3DeriveKey(
+      'shadowsocks 2022 session subkey',
+      Buffer.concat([upsk, sep.subarray(0, 8)]),
+      16,
+    );
     const c = createCipheriv('aes-128-gcm', subkey, sep.subarray(4, 16));
     const packet = Buffer.concat([ecb(ipsk, sep), eih, c.update(body), c.final(), c.getAuthTag()]);
     const r = new Udp2022Server(table, () => now).open(packet);
@@ -148,14 +167,21 @@ describe('UDP packets', () => {
       const table = buildKeyTable(m, { user: null, key: psk }, []);
       const client = new Udp2022Client(m, [psk]);
       const server = new Udp2022Server(table);
-      const req = server.open(client.seal({ host: 'dns.example', port: 53, kind: 'domain' }, Buffer.from('q')));
+      const req = server.open(
+        client.seal({ host: 'dns.example', port: 53, kind: 'domain' }, Buffer.from('q')),
+      );
       assert.ok(req);
       assert.equal(req.dest.host, 'dns.example');
       const sess = new Udp2022ServerSession(m, psk, req.sessionId);
-      const back = client.open(sess.seal({ host: '192.0.2.53', port: 53, kind: 'ipv4' }, Buffer.from('answer')));
+      const back = client.open(
+        sess.seal({ host: '192.0.2.53', port: 53, kind: 'ipv4' }, Buffer.from('answer')),
+      );
       assert.equal(back?.payload.toString(), 'answer');
       const stranger = new Udp2022ServerSession(m, psk, randomBytes(8));
-      assert.equal(client.open(stranger.seal({ host: '192.0.2.53', port: 53, kind: 'ipv4' }, Buffer.from('x'))), null);
+      assert.equal(
+        client.open(stranger.seal({ host: '192.0.2.53', port: 53, kind: 'ipv4' }, Buffer.from('x'))),
+        null,
+      );
       assert.equal(server.open(randomBytes(80)), null);
     });
   }
