@@ -51,7 +51,8 @@ export interface CheckOrigin {
 
 export async function startCheckOrigin(opts: CheckOriginOptions): Promise<CheckOrigin> {
   let fingerprint256: string | null = null;
-  const handler = (req: IncomingMessage, res: ServerResponse): void => answer(req, res, fingerprint256, opts.variants);
+  const handler = (req: IncomingMessage, res: ServerResponse): void =>
+    answer(req, res, fingerprint256, opts.variants);
   const http = createServer(handler);
   http.keepAliveTimeout = 5000;
   const port = await listen(http, opts.host, opts.port);
@@ -93,7 +94,11 @@ function answer(
   const client = normalize(req.socket.remoteAddress ?? '');
   const path = (req.url ?? '/').replace(/^[a-z]+:\/\/[^/]*/i, '').split('?')[0];
   const send = (status: number, type: string, body: string | Buffer): void => {
-    res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.writeHead(status, {
+      'content-type': type,
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+    });
     res.end(body);
   };
   switch (path) {

@@ -26,7 +26,11 @@ export interface FetchOptions {
   maxBytes?: number | undefined;
 }
 
-export async function fetchOver(sock: Socket, opts: FetchOptions, started = Date.now()): Promise<FetchResult> {
+export async function fetchOver(
+  sock: Socket,
+  opts: FetchOptions,
+  started = Date.now(),
+): Promise<FetchResult> {
   let s: Socket = sock;
   let cert: FetchResult['cert'] = null;
   if (opts.tls) {
@@ -36,9 +40,20 @@ export async function fetchOver(sock: Socket, opts: FetchOptions, started = Date
       cert = { subject: dn(pc.subject), issuer: dn(pc.issuer), fingerprint256: pc.fingerprint256 };
     s = t;
   }
-  const lines = [`GET ${opts.target} HTTP/1.1`, `Host: ${opts.host}`, 'User-Agent: ferry-check', 'Accept: */*', 'Connection: close'];
+  const lines = [
+    `GET ${opts.target} HTTP/1.1`,
+    `Host: ${opts.host}`,
+    'User-Agent: ferry-check',
+    'Accept: */*',
+    'Connection: close',
+  ];
   for (const [k, v] of opts.extraHeaders ?? []) lines.push(`${k}: ${v}`);
-  const raw = await readAll(s, Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'), opts.timeoutMs, opts.maxBytes ?? 16 << 20);
+  const raw = await readAll(
+    s,
+    Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'),
+    opts.timeoutMs,
+    opts.maxBytes ?? 16 << 20,
+  );
   const r = parseResponse(raw);
   return { ...r, sha256: createHash('sha256').update(r.body).digest('hex'), ms: Date.now() - started, cert };
 }
@@ -104,7 +119,8 @@ function complete(b: Buffer): boolean {
   const cl = /\r\ncontent-length:\s*(\d+)/.exec(head);
   if (cl) return b.length - end - 4 >= Number(cl[1]);
   // Chunked: the last chunk and an empty trailer section end the message (RFC 9112 §7.1).
-  if (/\r\ntransfer-encoding:[^\r]*chunked/.test(head)) return b.length >= end + 9 && b.toString('latin1', b.length - 5) === '0\r\n\r\n';
+  if (/\r\ntransfer-encoding:[^\r]*chunked/.test(head))
+    return b.length >= end + 9 && b.toString('latin1', b.length - 5) === '0\r\n\r\n';
   return false;
 }
 

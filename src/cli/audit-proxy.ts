@@ -71,7 +71,10 @@ export function parseProxyUrl(text: string): UpstreamOutbound {
   try {
     u = new URL(text);
   } catch {
-    throw new FerryError('E_BAD_REQUEST', `'${text}' is not a proxy URL (e.g. http://user:pass@host:3128, socks5://host:1080)`);
+    throw new FerryError(
+      'E_BAD_REQUEST',
+      `'${text}' is not a proxy URL (e.g. http://user:pass@host:3128, socks5://host:1080)`,
+    );
   }
   const schemes: Record<string, UpstreamProtocol> = {
     'http:': 'http',
@@ -82,7 +85,11 @@ export function parseProxyUrl(text: string): UpstreamOutbound {
     'socks4:': 'socks4a',
   };
   const protocol = schemes[u.protocol];
-  if (!protocol) throw new FerryError('E_BAD_REQUEST', `proxy URL scheme '${u.protocol}' is not one of http, https, socks4a, socks5`);
+  if (!protocol)
+    throw new FerryError(
+      'E_BAD_REQUEST',
+      `proxy URL scheme '${u.protocol}' is not one of http, https, socks4a, socks5`,
+    );
   const def = protocol === 'http' ? 8080 : protocol === 'https' ? 443 : 1080;
   return new UpstreamOutbound({
     name: 'audited',
@@ -95,7 +102,14 @@ export function parseProxyUrl(text: string): UpstreamOutbound {
 }
 
 function session(dest: Destination): Session {
-  return { id: newSessionId(), inbound: 'audit-proxy', user: null, source: { address: '', port: 0 }, dest, command: 'http' };
+  return {
+    id: newSessionId(),
+    inbound: 'audit-proxy',
+    user: null,
+    source: { address: '', port: 0 },
+    dest,
+    command: 'http',
+  };
 }
 
 interface Origin {
@@ -105,12 +119,23 @@ interface Origin {
 }
 
 /** GET path from the origin through `o` (absolute-form to an HTTP proxy), remembering our local address. */
-async function get(o: Outbound, origin: Origin, path: string, timeoutMs: number, ours: Set<string>): Promise<FetchResult> {
+async function get(
+  o: Outbound,
+  origin: Origin,
+  path: string,
+  timeoutMs: number,
+  ours: Set<string>,
+): Promise<FetchResult> {
   const dest = makeDestination(origin.host, origin.port);
   const hostHeader = dest.kind === 'ipv6' ? `[${dest.host}]:${dest.port}` : `${dest.host}:${dest.port}`;
   const s = session(dest);
   const fwd = o.httpProxy?.(s) ?? null;
-  const sock: Socket = await o.dial(dest, { guard: ALLOW_ALL, connectTimeoutMs: timeoutMs, session: s, absoluteForm: fwd !== null });
+  const sock: Socket = await o.dial(dest, {
+    guard: ALLOW_ALL,
+    connectTimeoutMs: timeoutMs,
+    session: s,
+    absoluteForm: fwd !== null,
+  });
   if (sock.localAddress) ours.add(normalize(sock.localAddress));
   return fetchOver(sock, {
     target: fwd !== null ? `http://${hostHeader}${path}` : path,
@@ -121,11 +146,17 @@ async function get(o: Outbound, origin: Origin, path: string, timeoutMs: number,
 }
 
 function headerList(r: FetchResult): { client: string; headers: [string, string][] } {
-  const j = JSON.parse(r.body.toString('utf8')) as { client: { address: string }; headers: [string, string][] };
+  const j = JSON.parse(r.body.toString('utf8')) as {
+    client: { address: string };
+    headers: [string, string][];
+  };
   return { client: normalize(j.client.address), headers: j.headers };
 }
 
-export function classify(headers: [string, string][], ours: Set<string>): { anonymity: Anonymity; revealing: string[] } {
+export function classify(
+  headers: [string, string][],
+  ours: Set<string>,
+): { anonymity: Anonymity; revealing: string[] } {
   const revealing: string[] = [];
   let transparent = false;
   for (const [k, v] of headers) {
@@ -137,12 +168,24 @@ export function classify(headers: [string, string][], ours: Set<string>): { anon
   return { anonymity: transparent ? 'transparent' : revealing.length > 0 ? 'anonymous' : 'elite', revealing };
 }
 
-export async function auditProxy(proxy: UpstreamOutbound, origin: Origin, timeoutMs: number): Promise<AuditReport> {
+/** The proxy URL without its credentials, for the report. */
+export function proxyLabel(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}`;
+}
+
+export async function auditProxy(
+  proxy: UpstreamOutbound,
+  label: string,
+  origin: Origin,
+  timeoutMs: number,
+): Promise<AuditReport> {
   const direct = new DirectOutbound({ name: 'audit-direct' });
   const ours = new Set<string>();
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (!a.internal) ours.add(normalize(a.address));
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (!a.internal) ours.add(normalize(a.address));
   const rep: AuditReport = {
-    proxy: proxy.what,
+    proxy: label,
     anonymity: null,
     revealing: [],
     headersAdded: [],
@@ -164,7 +207,8 @@ export async function auditProxy(proxy: UpstreamOutbound, origin: Origin, timeou
     rep.exitAddress = seen.client;
     Object.assign(rep, classify(seen.headers, ours));
     const got = new Map<string, string>();
-    for (const [k, v] of seen.headers) got.set(k.toLowerCase(), got.has(k.toLowerCase()) ? `${got.get(k.toLowerCase())}, ${v}` : v);
+    for (const [k, v] of seen.headers)
+      got.set(k.toLowerCase(), got.has(k.toLowerCase()) ? `${got.get(k.toLowerCase())}, ${v}` : v);
     const sent = new Map(SENT);
     for (const [k, v] of got) if (!sent.has(k) && !HOP_BY_HOP.has(k)) rep.headersAdded.push(`${k}: ${v}`);
     for (const [k, v] of sent) {
@@ -182,11 +226,24 @@ export async function auditProxy(proxy: UpstreamOutbound, origin: Origin, timeou
   }
   if (origin.tlsPort !== null) {
     try {
-      const want = (JSON.parse((await get(direct, origin, '/tls', timeoutMs, ours)).body.toString('utf8')) as { fingerprint256: string | null }).fingerprint256;
+      const want = (
+        JSON.parse((await get(direct, origin, '/tls', timeoutMs, ours)).body.toString('utf8')) as {
+          fingerprint256: string | null;
+        }
+      ).fingerprint256;
       const dest = makeDestination(origin.host, origin.tlsPort);
       // A tunnel (never absolute-form): what certificate arrives at the end of it?
-      const sock = await proxy.dial(dest, { guard: ALLOW_ALL, connectTimeoutMs: timeoutMs, session: session(dest) });
-      const r = await fetchOver(sock, { target: '/ip', host: origin.host, tls: { rejectUnauthorized: false }, timeoutMs });
+      const sock = await proxy.dial(dest, {
+        guard: ALLOW_ALL,
+        connectTimeoutMs: timeoutMs,
+        session: session(dest),
+      });
+      const r = await fetchOver(sock, {
+        target: '/ip',
+        host: origin.host,
+        tls: { rejectUnauthorized: false },
+        timeoutMs,
+      });
       rep.interceptsTls = want === null ? null : r.cert?.fingerprint256 !== want;
     } catch (e) {
       rep.errors.push(`TLS through the proxy: ${(e as Error).message}`);
@@ -196,7 +253,8 @@ export async function auditProxy(proxy: UpstreamOutbound, origin: Origin, timeou
 }
 
 export function formatReport(r: AuditReport): string {
-  const yn = (v: boolean | null, yes: string, no: string): string => (v === null ? 'not tested' : v ? yes : no);
+  const yn = (v: boolean | null, yes: string, no: string): string =>
+    v === null ? 'not tested' : v ? yes : no;
   const lines = [
     `proxy:        ${r.proxy}`,
     `anonymity:    ${r.anonymity ?? 'unknown'}`,
@@ -216,21 +274,26 @@ export function formatReport(r: AuditReport): string {
 export function registerAuditProxy(program: Command): void {
   program
     .command('audit-proxy <proxy-url>')
-    .description('check what a proxy does to traffic: anonymity level, header and body changes, TLS interception')
+    .description(
+      'check what a proxy does to traffic: anonymity level, header and body changes, TLS interception',
+    )
     .requiredOption('--origin <host:port>', 'a check origin (`ferry check-origin`) the proxy can reach')
     .option('--origin-tls <port>', "the check origin's TLS port (enables the interception test)")
     .option('--timeout <seconds>', 'per request', '15')
     .option('--json', 'JSON output')
-    .action(async (url: string, f: { origin: string; originTls?: string; timeout: string; json?: boolean }) => {
-      const { host, port } = parseListen(f.origin);
-      const rep = await auditProxy(
-        parseProxyUrl(url),
-        { host, port, tlsPort: f.originTls !== undefined ? Number(f.originTls) : null },
-        Math.max(1, Number(f.timeout) || 15) * 1000,
-      );
-      process.stdout.write(f.json ? JSON.stringify(rep, null, 2) + '\n' : formatReport(rep));
-      if (rep.anonymity === null || rep.modifiesBodies !== false) process.exitCode = 1;
-    });
+    .action(
+      async (url: string, f: { origin: string; originTls?: string; timeout: string; json?: boolean }) => {
+        const { host, port } = parseListen(f.origin);
+        const rep = await auditProxy(
+          parseProxyUrl(url),
+          proxyLabel(url),
+          { host, port, tlsPort: f.originTls !== undefined ? Number(f.originTls) : null },
+          Math.max(1, Number(f.timeout) || 15) * 1000,
+        );
+        process.stdout.write(f.json ? JSON.stringify(rep, null, 2) + '\n' : formatReport(rep));
+        if (rep.anonymity === null || rep.modifiesBodies !== false) process.exitCode = 1;
+      },
+    );
 
   program
     .command('check-origin')
@@ -239,8 +302,14 @@ export function registerAuditProxy(program: Command): void {
     .option('--tls-port <port>', 'also serve HTTPS (self-signed) on this port')
     .action(async (f: { listen: string; tlsPort?: string }) => {
       const { host, port } = parseListen(f.listen);
-      const o = await startCheckOrigin({ host, port, tlsPort: f.tlsPort !== undefined ? Number(f.tlsPort) : undefined });
-      process.stdout.write(`check origin on ${host}:${o.port}${o.tlsPort !== null ? `, TLS on ${o.tlsPort} (SHA-256 ${o.fingerprint256})` : ''}\n`);
+      const o = await startCheckOrigin({
+        host,
+        port,
+        tlsPort: f.tlsPort !== undefined ? Number(f.tlsPort) : undefined,
+      });
+      process.stdout.write(
+        `check origin on ${host}:${o.port}${o.tlsPort !== null ? `, TLS on ${o.tlsPort} (SHA-256 ${o.fingerprint256})` : ''}\n`,
+      );
       const stop = (): void => void o.close().then(() => process.exit(0));
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);

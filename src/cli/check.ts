@@ -62,7 +62,9 @@ async function fetchVia(exit: Exit, t: Target, timeoutMs: number, insecure: bool
     {
       target: (t.url.pathname || '/') + t.url.search,
       host: t.url.host,
-      tls: t.tls ? { servername: dest.kind === 'domain' ? host : undefined, rejectUnauthorized: !insecure } : undefined,
+      tls: t.tls
+        ? { servername: dest.kind === 'domain' ? host : undefined, rejectUnauthorized: !insecure }
+        : undefined,
       timeoutMs,
     },
     started,
@@ -132,7 +134,8 @@ export function markMajority(rows: CheckRow[]): void {
       tie = false;
     } else if (n === bestN) tie = true;
   }
-  for (const r of rows) r.differs = r.sha256 === null || best === null || (tie && counts.size > 1) ? null : r.sha256 !== best;
+  for (const r of rows)
+    r.differs = r.sha256 === null || best === null || (tie && counts.size > 1) ? null : r.sha256 !== best;
 }
 
 export function formatTable(rows: CheckRow[]): string {
@@ -151,7 +154,11 @@ export function formatTable(rows: CheckRow[]): string {
     r.error !== null ? r.error : r.differs === null ? '?' : r.differs ? 'DIFFERS' : 'same',
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...data.map((d) => d[i]!.length)));
-  return [head, ...data].map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(w[i]!))).join('  ')).join('\n') + '\n';
+  return (
+    [head, ...data]
+      .map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(w[i]!))).join('  '))
+      .join('\n') + '\n'
+  );
 }
 
 function parseTags(region: string | undefined, tags: string[]): Record<string, string> {
@@ -172,26 +179,46 @@ export function registerCheck(program: Command): void {
     .requiredOption('-c, --config <file>', 'configuration whose exits to use')
     .option('--pool <name>', 'only the members of this pool')
     .option('--region <region>', 'only exits tagged region=<region>')
-    .option('--tag <key=value>', 'only exits with this tag (repeatable)', (v: string, p: string[]) => [...p, v], [])
+    .option(
+      '--tag <key=value>',
+      'only exits with this tag (repeatable)',
+      (v: string, p: string[]) => [...p, v],
+      [],
+    )
     .option('--ip-url <url>', 'a URL that answers with the client address (e.g. a check origin /ip)')
     .option('--parallel <n>', 'exits fetched at once', '8')
     .option('--timeout <seconds>', 'per fetch', '15')
     .option('-k, --insecure', 'do not verify TLS certificates (still shown)')
     .option('--json', 'JSON output')
-    .action(async (url: string, f: { config: string; pool?: string; region?: string; tag: string[]; ipUrl?: string; parallel: string; timeout: string; insecure?: boolean; json?: boolean }) => {
-      const set = exitsFromConfig(f.config, { pool: f.pool, tags: parseTags(f.region, f.tag) });
-      try {
-        if (set.exits.length === 0) throw new FerryError('E_CONFIG', 'no exit matches');
-        const rows = await runCheck(set.exits, url, {
-          ipUrl: f.ipUrl,
-          parallel: Math.max(1, Number(f.parallel) || 8),
-          timeoutMs: Math.max(1, Number(f.timeout) || 15) * 1000,
-          insecure: f.insecure === true,
-        });
-        process.stdout.write(f.json ? JSON.stringify(rows, null, 2) + '\n' : formatTable(rows));
-        if (rows.some((r) => r.error !== null || r.differs === true)) process.exitCode = 1;
-      } finally {
-        set.close();
-      }
-    });
+    .action(
+      async (
+        url: string,
+        f: {
+          config: string;
+          pool?: string;
+          region?: string;
+          tag: string[];
+          ipUrl?: string;
+          parallel: string;
+          timeout: string;
+          insecure?: boolean;
+          json?: boolean;
+        },
+      ) => {
+        const set = exitsFromConfig(f.config, { pool: f.pool, tags: parseTags(f.region, f.tag) });
+        try {
+          if (set.exits.length === 0) throw new FerryError('E_CONFIG', 'no exit matches');
+          const rows = await runCheck(set.exits, url, {
+            ipUrl: f.ipUrl,
+            parallel: Math.max(1, Number(f.parallel) || 8),
+            timeoutMs: Math.max(1, Number(f.timeout) || 15) * 1000,
+            insecure: f.insecure === true,
+          });
+          process.stdout.write(f.json ? JSON.stringify(rows, null, 2) + '\n' : formatTable(rows));
+          if (rows.some((r) => r.error !== null || r.differs === true)) process.exitCode = 1;
+        } finally {
+          set.close();
+        }
+      },
+    );
 }

@@ -63,7 +63,8 @@ function readConfig(file: string | undefined): ConfigBits {
     ? c.inbounds.find((i) => i?.type === 'http' || i?.type === 'mixed')
     : undefined;
   return {
-    ...(typeof c.data_dir === 'string' ? { dataDir: resolve(file, '..', c.data_dir) } : {}),
+    // Relative to the working directory, as `ferry serve` reads it.
+    ...(typeof c.data_dir === 'string' ? { dataDir: resolve(c.data_dir) } : {}),
     ...(c.store && typeof c.store === 'object' ? { store: c.store as StoreConfig } : {}),
     users,
     ...(typeof http?.listen === 'string' ? { proxy: http.listen } : {}),

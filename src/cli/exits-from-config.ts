@@ -33,7 +33,10 @@ export function exitsFromConfig(
     const p = table.get(opts.pool);
     if (!(p instanceof PoolOutbound)) {
       close();
-      throw new FerryError('E_CONFIG', `no pool named '${opts.pool}' (pools: ${pools.map((x) => x.name).join(', ') || 'none'})`);
+      throw new FerryError(
+        'E_CONFIG',
+        `no pool named '${opts.pool}' (pools: ${pools.map((x) => x.name).join(', ') || 'none'})`,
+      );
     }
     exits = p.members.map((m) => ({ name: m.name, outbound: m.outbound, tags: m.tags }));
   } else if (pools.length > 0) {
@@ -45,7 +48,9 @@ export function exitsFromConfig(
           exits.push({ name: m.name, outbound: m.outbound, tags: m.tags });
         }
   } else {
-    exits = [...table.values()].filter((o) => o.kind !== 'reject').map((o) => ({ name: o.name, outbound: o, tags: {} }));
+    exits = [...table.values()]
+      .filter((o) => o.kind !== 'reject')
+      .map((o) => ({ name: o.name, outbound: o, tags: {} }));
   }
   const want = opts.tags ?? {};
   exits = exits.filter((e) => Object.entries(want).every(([k, v]) => e.tags[k] === v.toLowerCase()));

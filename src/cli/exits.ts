@@ -9,7 +9,9 @@ import { FerryError } from '../core/errors.js';
 export function formatExits(r: ExitsReport): string {
   const out: string[] = [];
   for (const p of r.pools) {
-    out.push(`pool ${p.name}  strategy=${p.strategy} rotation=${p.rotation} sticky-sessions=${p.stickySessions}`);
+    out.push(
+      `pool ${p.name}  strategy=${p.strategy} rotation=${p.rotation} sticky-sessions=${p.stickySessions}`,
+    );
     const head = ['MEMBER', 'KIND', 'TAGS', 'STATE', 'ACTIVE', 'OK', 'FAILED', 'PROBE', 'LAST ERROR'];
     const rows = p.members.map((m) => [
       m.name,
@@ -25,11 +27,13 @@ export function formatExits(r: ExitsReport): string {
       m.lastError ?? '-',
     ]);
     const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
-    for (const row of [head, ...rows]) out.push('  ' + row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(w[i]!))).join('  '));
+    for (const row of [head, ...rows])
+      out.push('  ' + row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(w[i]!))).join('  '));
   }
   if (r.outbounds.length > 0) {
     out.push('outbounds');
-    for (const o of r.outbounds) out.push(`  ${o.name.padEnd(16)} ${o.kind.padEnd(8)} ${o.server ?? ''}`.trimEnd());
+    for (const o of r.outbounds)
+      out.push(`  ${o.name.padEnd(16)} ${o.kind.padEnd(8)} ${o.server ?? ''}`.trimEnd());
   }
   return out.join('\n') + '\n';
 }
@@ -46,9 +50,16 @@ export function registerExits(program: Command): void {
       const path = f.socket ?? adminSocketPath(resolve(f.dataDir ?? process.env.FERRY_HOME ?? '.ferry'));
       let r: ExitsReport;
       try {
-        r = (await adminRequest(path, f.probe ? 'POST' : 'GET', f.probe ? '/v1/exits/probe' : '/v1/exits')) as ExitsReport;
+        r = (await adminRequest(
+          path,
+          f.probe ? 'POST' : 'GET',
+          f.probe ? '/v1/exits/probe' : '/v1/exits',
+        )) as ExitsReport;
       } catch (e) {
-        throw new FerryError('E_CONFIG', `cannot reach the gateway at ${path}: ${(e as Error).message} (is \`ferry serve\` running with this data directory?)`);
+        throw new FerryError(
+          'E_CONFIG',
+          `cannot reach the gateway at ${path}: ${(e as Error).message} (is \`ferry serve\` running with this data directory?)`,
+        );
       }
       process.stdout.write(f.json ? JSON.stringify(r, null, 2) + '\n' : formatExits(r));
     });

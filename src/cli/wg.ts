@@ -144,7 +144,10 @@ export function registerWgCommands(program: Command): void {
     .action(async (configPath: string, opts: { ifname?: string; logLevel: string }) => {
       const cfg = parseWgConfig(readFileSync(configPath, 'utf8'));
       const ifname = opts.ifname ?? basename(configPath).replace(/\.conf$/, '');
-      const log = makeLogger(`ferry wg(${ifname})`, opts.logLevel as 'info');
+      const levels = ['verbose', 'info', 'error', 'silent'] as const;
+      const level = levels.find((l) => l === opts.logLevel);
+      if (!level) throw new Error(`--log-level must be one of ${levels.join(', ')}`);
+      const log = makeLogger(`ferry wg(${ifname})`, level);
       for (const k of new Set(cfg.ignored))
         log('info', `ignoring wg-quick key '${k}' (not handled by ferry wg up)`);
       const endpoints = await resolveEndpoints(cfg);

@@ -5,7 +5,7 @@ import { parseCidr } from '../net/cidr.js';
 import { parseDomainPattern } from '../net/domain-match.js';
 import { parsePortRange } from '../router/port-range.js';
 import { parseDurationMs } from './duration.js';
-import { parseListen } from './listen-address.js';
+import { isLoopbackHost, parseListen } from './listen-address.js';
 import { METHOD_NAMES } from '../crypto/ss/methods.js';
 import { isReservedLogin } from '../auth/username-params.js';
 
@@ -127,7 +127,11 @@ const upstreamOutbound = <T extends 'http' | 'https' | 'socks4a' | 'socks5'>(typ
       via: name.optional(),
       /** https: verify the proxy's certificate for server_name against ca (PEM file) or the system CAs. */
       tls: z
-        .object({ server_name: z.string().optional(), ca: z.string().optional(), insecure: z.boolean().default(false) })
+        .object({
+          server_name: z.string().optional(),
+          ca: z.string().optional(),
+          insecure: z.boolean().default(false),
+        })
         .strict()
         .optional(),
       /** remote: destination names are resolved by the upstream (default); local: here. */
@@ -149,7 +153,9 @@ const poolOutbound = z
     name,
     type: z.literal('pool'),
     members: z.array(poolMember).min(1, 'a pool needs members'),
-    strategy: z.enum(['round-robin', 'random', 'least-connections', 'weighted', 'hash']).default('round-robin'),
+    strategy: z
+      .enum(['round-robin', 'random', 'least-connections', 'weighted', 'hash'])
+      .default('round-robin'),
     rotation: z.enum(['connection', 'request', 'interval']).default('connection'),
     rotation_interval: duration.default(60_000),
     sticky: z
@@ -229,6 +235,39 @@ export const ruleSchema = z
   })
   .strict();
 
+/**
+ * The admin REST API and /metrics listener (docs/api.md). Absent: no listener. Loopback by default;
+ * any other address must have TLS, because bearer tokens would otherwise cross the network in clear.
+ */
+export const apiSchema = z
+  .object({
+    listen: checked(parseListen).default('127.0.0.1:9090'),
+    tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
+    /** Serve /metrics without a token (only allowed on a loopback listener). */
+    metrics_public: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    let loopback: boolean;
+    try {
+      loopback = isLoopbackHost(parseListen(a.listen).host);
+    } catch {
+      return; // listen itself reports the error
+    }
+    if (!loopback && !a.tls)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: `listen ${a.listen} is not a loopback address: give tls: { cert, key } (tokens must not cross the network in clear)`,
+      });
+    if (!loopback && a.metrics_public)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics_public'],
+        message: 'metrics_public is only allowed on a loopback listener; scrapers elsewhere use a read token',
+      });
+  });
+
 export const configSchema = z
   .object({
     data_dir: z.string().optional(),
@@ -241,6 +280,7 @@ export const configSchema = z
       })
       .strict()
       .default({ level: 'info', access_log: 'off' }),
+    api: apiSchema.optional(),
     users: z.array(userSchema).default([]),
     inbounds: z.array(inboundSchema).min(1, 'at least one inbound is needed'),
     outbounds: z.array(outboundSchema).default([{ name: 'direct', type: 'direct' }]),

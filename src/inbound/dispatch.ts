@@ -67,10 +67,15 @@ export function beginSession(
   };
 }
 
+/**
+ * Routes, admits and dials a TCP session. `opts.forRelay` says the socket will only be relayed
+ * (CONNECT tunnels), which lets the outbound use fast reads.
+ */
 export async function openTcp(
   ctx: InboundContext,
   session: Session,
   signal?: AbortSignal,
+  opts: { forRelay?: boolean } = {},
 ): Promise<OpenedTcp> {
   let lease: SessionLease | null = null;
   applyLoginParams(session);
@@ -83,6 +88,7 @@ export async function openTcp(
       connectTimeoutMs: ctx.timeouts().connectMs,
       session,
       ...(signal ? { signal } : {}),
+      ...(opts.forRelay ? { forRelay: true } : {}),
     });
     const l = lease;
     return { socket, decision, lease: l, done: (r) => l.done(r) };

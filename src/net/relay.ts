@@ -1,8 +1,15 @@
 // Bidirectional byte relay between two sockets: backpressure both ways, half-close forwarded, byte
-// counts for accounting, rate limits through a Meter, an idle timeout. This is the hot path of every
-// tunnel, so it does the minimum per chunk: a counter update, one write, one meter call; the
-// listeners are created once per relay, never per chunk.
+// counts for accounting, rate limits through a Meter, and an idle timeout. This is the hot path of
+// every tunnel, and thousands of tunnels sit idle at once, so:
+//   - per chunk it does a counter update, one write and one meter call — nothing else;
+//   - per tunnel it allocates one state object: the socket listeners are module-level functions
+//     that find the state through a symbol on the socket, and the abort listener is the state
+//     itself (EventTarget accepts objects with handleEvent), so an idle tunnel holds no closures;
+//   - idle detection is one shared sweeper for all tunnels instead of a timer per socket that every
+//     read and write would have to re-arm;
+//   - destination sockets dialled with fast reads (net/fast-read.ts) are read into reused buffers.
 import type { Socket } from 'node:net';
+import { attachSink, isFastRead } from './fast-read.js';
 import { NO_METER, type Meter } from './meter.js';
 
 export interface RelayResult {
@@ -23,104 +30,208 @@ export interface RelayOptions {
   meter?: Meter;
 }
 
+const kRelay = Symbol('ferry.relay');
+type RelaySocket = Socket & { [kRelay]?: RelayState };
+
+class RelayState {
+  readonly result: RelayResult = { up: 0, down: 0, reason: 'closed' };
+  ended = false;
+  aEnded = false;
+  bEnded = false;
+  // A side is read only when neither its peer's write buffer is full nor the rate limit says wait.
+  aWaitDrain = false;
+  aWaitRate = false;
+  bWaitDrain = false;
+  bWaitRate = false;
+  /** Set on any traffic; the sweeper clears it and measures idleness from when it found it clear. */
+  active = true;
+  idleSince = 0;
+  readonly signals: AbortSignal[];
+
+  constructor(
+    readonly a: RelaySocket,
+    readonly b: RelaySocket,
+    readonly meter: Meter,
+    readonly idleMs: number,
+    signal: AbortSignal | undefined,
+    readonly resolve: (r: RelayResult) => void,
+  ) {
+    this.signals = [];
+    if (signal) this.signals.push(signal);
+    if (meter.signal) this.signals.push(meter.signal);
+  }
+
+  /** AbortSignal listener. */
+  handleEvent(): void {
+    this.finish('aborted');
+  }
+
+  finish(reason: RelayResult['reason'], err?: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    const r = this.result;
+    if (r.reason === 'closed') r.reason = reason;
+    if (err) r.error = err;
+    for (const s of this.signals) s.removeEventListener('abort', this);
+    if (this.idleMs > 0) sweeper.delete(this);
+    this.a.destroy();
+    this.b.destroy();
+    this.resolve(r);
+  }
+
+  /** Bytes from b are on their way to a: account, rate-limit. Returns false to stop reading b. */
+  down(n: number, writeOk: boolean): boolean {
+    this.result.down += n;
+    this.active = true;
+    let go = true;
+    if (!writeOk) {
+      this.bWaitDrain = true;
+      go = false;
+    }
+    const wait = this.meter.down(n);
+    if (wait > 0) {
+      this.bWaitRate = true;
+      go = false;
+      setTimeout(resumeB, wait, this);
+    }
+    return go;
+  }
+}
+
+// ---- the shared idle sweeper ----------------------------------------------------------------
+const SWEEP_MS = 250;
+const sweeper = new Set<RelayState>();
+let sweepTimer: NodeJS.Timeout | null = null;
+
+function sweep(): void {
+  const now = Date.now();
+  for (const st of sweeper) {
+    if (st.active) {
+      st.active = false;
+      st.idleSince = now;
+    } else if (now - st.idleSince >= st.idleMs) {
+      st.finish('idle');
+    }
+  }
+  if (sweeper.size === 0 && sweepTimer) {
+    clearInterval(sweepTimer);
+    sweepTimer = null;
+  }
+}
+
+function watchIdle(st: RelayState): void {
+  sweeper.add(st);
+  if (!sweepTimer) {
+    sweepTimer = setInterval(sweep, SWEEP_MS);
+    sweepTimer.unref();
+  }
+}
+
+// ---- module-level listeners: `this` is the socket -----------------------------------------------
+function onAData(this: RelaySocket, chunk: Buffer): void {
+  const st = this[kRelay]!;
+  st.result.up += chunk.length;
+  st.active = true;
+  if (!st.b.write(chunk)) {
+    st.aWaitDrain = true;
+    this.pause();
+  }
+  const wait = st.meter.up(chunk.length);
+  if (wait > 0) {
+    st.aWaitRate = true;
+    this.pause();
+    setTimeout(resumeA, wait, st);
+  }
+}
+
+function onBData(this: RelaySocket, chunk: Buffer): void {
+  const st = this[kRelay]!;
+  if (!st.down(chunk.length, st.a.write(chunk))) this.pause();
+}
+
+/** Fast-read sink for b: the buffer may be reused after we return unless we stop reading. */
+function sinkB(b: Socket, buf: Buffer): boolean {
+  const st = (b as RelaySocket)[kRelay]!;
+  const a = st.a;
+  a.write(buf);
+  // writableLength > 0: the kernel did not take everything and the write still refers to buf.
+  return st.down(buf.length, a.writableLength === 0);
+}
+
+function resumeA(st: RelayState): void {
+  st.aWaitRate = false;
+  if (!st.aWaitDrain && !st.ended) st.a.resume();
+}
+
+function resumeB(st: RelayState): void {
+  st.bWaitRate = false;
+  if (!st.bWaitDrain && !st.ended) st.b.resume();
+}
+
+/** a drained: b may be read again. */
+function onADrain(this: RelaySocket): void {
+  const st = this[kRelay]!;
+  st.bWaitDrain = false;
+  if (!st.bWaitRate && !st.ended) st.b.resume();
+}
+
+function onBDrain(this: RelaySocket): void {
+  const st = this[kRelay]!;
+  st.aWaitDrain = false;
+  if (!st.aWaitRate && !st.ended) st.a.resume();
+}
+
+// Half-close: when one side finishes sending, pass the FIN on and keep reading the other way.
+function onAEnd(this: RelaySocket): void {
+  const st = this[kRelay]!;
+  st.aEnded = true;
+  st.b.end();
+  if (st.bEnded) st.finish('closed');
+}
+
+function onBEnd(this: RelaySocket): void {
+  const st = this[kRelay]!;
+  st.bEnded = true;
+  st.a.end();
+  if (st.aEnded) st.finish('closed');
+}
+
+function onError(this: RelaySocket, e: Error): void {
+  this[kRelay]!.finish('error', e);
+}
+
+function onClose(this: RelaySocket): void {
+  this[kRelay]!.finish('closed');
+}
+
 export function relay(a: Socket, b: Socket, opts: RelayOptions): Promise<RelayResult> {
   return new Promise((resolve) => {
-    const result: RelayResult = { up: 0, down: 0, reason: 'closed' };
-    const meter = opts.meter ?? NO_METER;
-    const signals = [opts.signal, meter.signal].filter((s): s is AbortSignal => s !== undefined);
-    let ended = false;
-    let aDone = false;
-    let bDone = false;
-    // A side is read only when neither its peer's write buffer is full nor the rate limit says wait.
-    let aWaitDrain = false;
-    let aWaitRate = false;
-    let bWaitDrain = false;
-    let bWaitRate = false;
+    const st = new RelayState(a, b, opts.meter ?? NO_METER, opts.idleTimeoutMs, opts.signal, resolve);
+    const ra = a as RelaySocket;
+    const rb = b as RelaySocket;
+    ra[kRelay] = st;
+    rb[kRelay] = st;
+    if (st.signals.some((s) => s.aborted)) return st.finish('aborted');
+    for (const s of st.signals) s.addEventListener('abort', st, { once: true });
 
-    const finish = (reason: RelayResult['reason'], err?: Error): void => {
-      if (ended) return;
-      ended = true;
-      if (result.reason === 'closed') result.reason = reason;
-      if (err) result.error = err;
-      for (const s of signals) s.removeEventListener('abort', onAbort);
-      clearTimeout(aTimer);
-      clearTimeout(bTimer);
-      a.setTimeout(0);
-      b.setTimeout(0);
-      a.destroy();
-      b.destroy();
-      resolve(result);
-    };
-    const onAbort = (): void => finish('aborted');
-    if (signals.some((s) => s.aborted)) return finish('aborted');
-    for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
-
-    let aTimer: NodeJS.Timeout | undefined;
-    let bTimer: NodeJS.Timeout | undefined;
-    const resumeA = (): void => {
-      aWaitRate = false;
-      if (!aWaitDrain && !ended) a.resume();
-    };
-    const resumeB = (): void => {
-      bWaitRate = false;
-      if (!bWaitDrain && !ended) b.resume();
-    };
-
-    a.on('data', (chunk: Buffer) => {
-      result.up += chunk.length;
-      if (!b.write(chunk)) {
-        aWaitDrain = true;
-        a.pause();
+    a.on('data', onAData);
+    a.on('drain', onADrain);
+    a.on('end', onAEnd);
+    a.on('error', onError);
+    a.on('close', onClose);
+    b.on('drain', onBDrain);
+    b.on('end', onBEnd);
+    b.on('error', onError);
+    b.on('close', onClose);
+    if (isFastRead(b)) {
+      for (const held of attachSink(b, sinkB)) {
+        if (!st.down(held.length, a.write(held))) b.pause();
       }
-      const wait = meter.up(chunk.length);
-      if (wait > 0) {
-        aWaitRate = true;
-        a.pause();
-        aTimer = setTimeout(resumeA, wait);
-      }
-    });
-    b.on('data', (chunk: Buffer) => {
-      result.down += chunk.length;
-      if (!a.write(chunk)) {
-        bWaitDrain = true;
-        b.pause();
-      }
-      const wait = meter.down(chunk.length);
-      if (wait > 0) {
-        bWaitRate = true;
-        b.pause();
-        bTimer = setTimeout(resumeB, wait);
-      }
-    });
-    b.on('drain', () => {
-      aWaitDrain = false;
-      if (!aWaitRate) a.resume();
-    });
-    a.on('drain', () => {
-      bWaitDrain = false;
-      if (!bWaitRate) b.resume();
-    });
-    // Half-close: when one side finishes sending, pass the FIN on and keep reading the other way.
-    a.on('end', () => {
-      aDone = true;
-      b.end();
-      if (bDone) finish('closed');
-    });
-    b.on('end', () => {
-      bDone = true;
-      a.end();
-      if (aDone) finish('closed');
-    });
-    a.on('error', (e) => finish('error', e));
-    b.on('error', (e) => finish('error', e));
-    a.on('close', () => finish('closed'));
-    b.on('close', () => finish('closed'));
-    if (opts.idleTimeoutMs > 0) {
-      // Node resets a socket's timeout on reads and writes, so a one-way transfer keeps both alive.
-      a.setTimeout(opts.idleTimeoutMs, () => finish('idle'));
-      b.setTimeout(opts.idleTimeoutMs, () => finish('idle'));
+    } else {
+      b.on('data', onBData);
     }
-    a.resume();
-    b.resume();
+    if (opts.idleTimeoutMs > 0) watchIdle(st);
+    if (!st.aWaitDrain && !st.aWaitRate) a.resume();
+    if (!st.bWaitDrain && !st.bWaitRate) b.resume();
   });
 }

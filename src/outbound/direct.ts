@@ -6,6 +6,7 @@ import { networkInterfaces } from 'node:os';
 import { FerryError, fromDialError } from '../core/errors.js';
 import { formatHostPort, type Destination } from '../core/session.js';
 import type { DialOptions, Outbound, UdpFlow } from './outbound.js';
+import { fastRead as makeFastRead } from '../net/fast-read.js';
 import { resolveAllowed, type ResolvedAddress } from './resolve.js';
 
 export interface DirectConfig {
@@ -43,7 +44,7 @@ export class DirectOutbound implements Outbound {
       const left = deadline - Date.now();
       if (left <= 0) break;
       try {
-        return await this.connectOne(a, dest.port, left, opts.signal);
+        return await this.connectOne(a, dest.port, left, opts.signal, opts.forRelay === true);
       } catch (err) {
         lastErr = err;
         if (opts.signal?.aborted) break;
@@ -61,17 +62,21 @@ export class DirectOutbound implements Outbound {
     a: ResolvedAddress,
     port: number,
     timeoutMs: number,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
+    fastRead: boolean,
   ): Promise<Socket> {
     return new Promise((resolve, reject) => {
       const localAddress = a.family === 4 ? this.bind4 : this.bind6;
+      const fr = fastRead ? makeFastRead() : null;
       const s = connect({
         host: a.address,
         port,
         family: a.family,
         ...(localAddress ? { localAddress } : {}),
         noDelay: true,
+        ...(fr ? fr.options : {}),
       });
+      fr?.bind(s);
       const timer = setTimeout(
         () => fail(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
         timeoutMs,

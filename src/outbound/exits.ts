@@ -18,14 +18,23 @@ type PoolCfg = Extract<Cfg, { type: 'pool' }>;
 type DirectCfg = Extract<Cfg, { type: 'direct' }>;
 
 export function isExitConfig(o: Cfg): o is UpstreamCfg | PoolCfg {
-  return o.type === 'http' || o.type === 'https' || o.type === 'socks4a' || o.type === 'socks5' || o.type === 'pool';
+  return (
+    o.type === 'http' ||
+    o.type === 'https' ||
+    o.type === 'socks4a' ||
+    o.type === 'socks5' ||
+    o.type === 'pool'
+  );
 }
 
 /** A direct outbound that rotates source addresses, or null for a plain direct one. */
 export function buildSourceAddress(o: DirectCfg): Outbound | null {
   if (o.source_addresses === undefined && o.ipv6_prefix === undefined) return null;
   if (o.bind !== undefined || o.interface !== undefined)
-    throw new FerryError('E_CONFIG', `outbound ${o.name}: use either bind/interface or source_addresses/ipv6_prefix`);
+    throw new FerryError(
+      'E_CONFIG',
+      `outbound ${o.name}: use either bind/interface or source_addresses/ipv6_prefix`,
+    );
   return new SourceAddressOutbound({
     name: o.name,
     addresses: o.source_addresses,
@@ -56,7 +65,10 @@ export function buildExits(all: readonly Cfg[], built: Map<string, Outbound>): v
   const build = (c: UpstreamCfg | PoolCfg): Outbound => {
     const at = visiting.indexOf(c.name);
     if (at >= 0)
-      throw new FerryError('E_CONFIG', `outbounds refer to each other in a loop: ${[...visiting.slice(at), c.name].join(' → ')}`);
+      throw new FerryError(
+        'E_CONFIG',
+        `outbounds refer to each other in a loop: ${[...visiting.slice(at), c.name].join(' → ')}`,
+      );
     visiting.push(c.name);
     try {
       const o = c.type === 'pool' ? buildPool(c, get) : buildUpstream(c, get);
@@ -77,7 +89,10 @@ function buildUpstream(c: UpstreamCfg, get: (ref: string, from: string) => Outbo
     try {
       ca = readFileSync(c.tls.ca, 'utf8');
     } catch (e) {
-      throw new FerryError('E_CONFIG', `outbound ${c.name}: cannot read tls.ca ${c.tls.ca}: ${(e as Error).message}`);
+      throw new FerryError(
+        'E_CONFIG',
+        `outbound ${c.name}: cannot read tls.ca ${c.tls.ca}: ${(e as Error).message}`,
+      );
     }
   }
   if (c.tls !== undefined && c.type !== 'https')
@@ -101,7 +116,10 @@ function buildPool(c: PoolCfg, get: (ref: string, from: string) => Outbound): Po
     const o = get(m.outbound, c.name);
     // A member's selectExit/exit pin would collide with the pool's own (one Session.exit field).
     if (o instanceof PoolOutbound)
-      throw new FerryError('E_CONFIG', `pool ${c.name}: member '${m.outbound}' is a pool; list its members instead`);
+      throw new FerryError(
+        'E_CONFIG',
+        `pool ${c.name}: member '${m.outbound}' is a pool; list its members instead`,
+      );
     return { outbound: o, tags: m.tags, weight: m.weight };
   });
   let probe;

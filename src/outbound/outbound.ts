@@ -17,6 +17,11 @@ export interface DialOptions {
    * absolute-form with that Proxy-Authorization when it is non-null, origin-form otherwise.
    */
   absoluteForm?: boolean;
+  /**
+   * The caller will hand the socket to relay() and nothing else reads it: an outbound may then
+   * create it with fast reads (net/fast-read.ts). Outbounds that cannot ignore this.
+   */
+  forRelay?: boolean;
 }
 
 /** How to forward a plain-HTTP request through an HTTP upstream proxy (see Outbound.httpProxy). */

@@ -53,7 +53,8 @@ export class SourceAddressOutbound implements Outbound {
     this.name = cfg.name;
     const addrs = cfg.addresses ?? [];
     for (const a of addrs)
-      if (!isIP(a)) throw new FerryError('E_CONFIG', `outbound ${cfg.name}: source address '${a}' is not an IP address`);
+      if (!isIP(a))
+        throw new FerryError('E_CONFIG', `outbound ${cfg.name}: source address '${a}' is not an IP address`);
     this.v4 = addrs.filter((a) => isIP(a) === 4);
     this.v6 = addrs.filter((a) => isIP(a) === 6);
     this.prefix = cfg.ipv6Prefix !== undefined ? parsePrefix(cfg.name, cfg.ipv6Prefix) : null;
@@ -101,7 +102,10 @@ function parsePrefix(name: string, text: string): Prefix {
   const [addr, len] = text.split('/');
   const bits = Number(len);
   if (!addr || !ipaddr.IPv6.isValid(addr) || !Number.isInteger(bits) || bits < 8 || bits > 124)
-    throw new FerryError('E_CONFIG', `outbound ${name}: ipv6_prefix '${text}' is not an IPv6 prefix like 2001:db8:1::/64`);
+    throw new FerryError(
+      'E_CONFIG',
+      `outbound ${name}: ipv6_prefix '${text}' is not an IPv6 prefix like 2001:db8:1::/64`,
+    );
   return { bytes: Uint8Array.from(ipaddr.IPv6.parse(addr).toByteArray()), bits, text };
 }
 

@@ -31,7 +31,11 @@ export function exitsReport(outbounds: Iterable<Outbound>): ExitsReport {
   for (const o of outbounds) {
     if (o instanceof PoolOutbound) pools.push(o.state());
     else if (o instanceof UpstreamOutbound)
-      others.push({ name: o.name, kind: o.kind, server: formatHostPort(o.serverAddress.host, o.serverAddress.port) });
+      others.push({
+        name: o.name,
+        kind: o.kind,
+        server: formatHostPort(o.serverAddress.host, o.serverAddress.port),
+      });
     else others.push({ name: o.name, kind: o.kind });
   }
   return { pools, outbounds: others };
@@ -57,7 +61,10 @@ export async function startAdminSocket(
   const server: Server = createServer((req, res) => {
     const send = (status: number, body: unknown): void => {
       const text = JSON.stringify(body, null, 2) + '\n';
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+      });
       res.end(text);
     };
     if (req.url === '/v1/exits' && req.method === 'GET') return send(200, exitsReport(table().values()));
@@ -96,7 +103,12 @@ export async function startAdminSocket(
 }
 
 /** Sends one request to an admin socket and parses the JSON answer. */
-export function adminRequest(path: string, method: 'GET' | 'POST', url: string, timeoutMs = 10_000): Promise<unknown> {
+export function adminRequest(
+  path: string,
+  method: 'GET' | 'POST',
+  url: string,
+  timeoutMs = 10_000,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: path, method, path: url, timeout: timeoutMs }, (res) => {
       let body = '';
@@ -105,7 +117,8 @@ export function adminRequest(path: string, method: 'GET' | 'POST', url: string, 
       res.on('end', () => {
         try {
           const v = JSON.parse(body) as unknown;
-          if ((res.statusCode ?? 500) >= 400) reject(new Error((v as { error?: string }).error ?? `HTTP ${res.statusCode}`));
+          if ((res.statusCode ?? 500) >= 400)
+            reject(new Error((v as { error?: string }).error ?? `HTTP ${res.statusCode}`));
           else resolve(v);
         } catch (e) {
           reject(e as Error);

@@ -7,10 +7,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface NativeTun {
-  open(name: string, multiQueue: boolean): { fd: number; name: string };
+  /** `offload` asks for IFF_VNET_HDR with TSO; the result says whether the kernel agreed. */
+  open(name: string, multiQueue: boolean, offload: boolean): { fd: number; name: string; offload: boolean };
   mtu(name: string): number;
   readBatch(fd: number, buf: Uint8Array, slot: number, lengths: Int32Array): number;
   writeBatch(fd: number, buf: Uint8Array, lengths: Int32Array, count: number): number;
+  readBatchV(fd: number, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array): number;
+  writeBatchV(fd: number, buf: Uint8Array, lengths: Int32Array, count: number): number;
   watch(fd: number, callback: (status: number) => void): unknown;
   unwatch(handle: unknown): void;
   setMark(fd: number, mark: number): number;

@@ -5,9 +5,12 @@
 // handed to the consumer as views into that buffer, valid only during the callback (the consumer
 // encrypts them into fresh datagrams before returning, so nothing needs copying).
 //
-// Writing: write() copies a packet into a staging buffer and schedules one flush per event-loop turn
-// (setImmediate, i.e. after every datagram that libuv read in this poll phase has been decrypted), so
-// a burst of N decrypted datagrams costs one call into C instead of N.
+// Writing: write() copies a packet into a staging buffer; the owner calls flush() after each batch of
+// decrypted datagrams, and a setImmediate flushes whatever is left at the end of the loop turn, so a
+// burst of N decrypted datagrams costs one call into C instead of N.
+//
+// With offload (the default) the fd carries virtio_net_hdr and the addon turns the kernel's TCP
+// super-segments back into ordinary packets; nothing above this file sees the difference.
 import { native, ERRNO, type NativeTun } from './native.js';
 
 export interface TunOptions {
@@ -17,6 +20,12 @@ export interface TunOptions {
   batchSize?: number;
   /** Bytes reserved per packet slot; must exceed the largest MTU the interface may be given. */
   slotSize?: number;
+  /**
+   * TCP segmentation offload (IFF_VNET_HDR + TUNSETOFFLOAD): the kernel hands over TCP segments of up
+   * to 64 KiB and the addon cuts them to MSS size. Default on (FERRY_WG_TUN_OFFLOAD=0 turns it off);
+   * falls back silently where the kernel refuses.
+   */
+  offload?: boolean;
 }
 
 export interface TunStats {
@@ -50,6 +59,9 @@ export class TunDevice {
   private readonly rbuf: Uint8Array;
   private readonly rlens: Int32Array;
   private readonly views: Uint8Array[];
+  /** Offload mode: packets back to back in rbuf, at roffs[i]. */
+  readonly offload: boolean;
+  private readonly roffs: Int32Array;
   private watcher: unknown = null;
   private onPacketsCb: PacketsHandler | null = null;
   private onCloseCb: ((reason: string) => void) | null = null;
@@ -66,18 +78,23 @@ export class TunDevice {
   private flushScheduled = false;
   private readonly flushBound = (): void => this.flush();
 
-  private constructor(n: NativeTun, fd: number, name: string, opts: TunOptions) {
+  private constructor(n: NativeTun, fd: number, name: string, offload: boolean, opts: TunOptions) {
     this.n = n;
     this.fd = fd;
     this.name = name;
+    this.offload = offload;
     this.slot = opts.slotSize ?? 65536;
     const batch = opts.batchSize ?? 64;
-    this.rbuf = new Uint8Array(this.slot * batch);
-    this.rlens = new Int32Array(batch);
-    // Views over each slot, created once; per batch we only narrow them with subarray().
-    this.views = Array.from({ length: batch }, (_, i) =>
-      this.rbuf.subarray(i * this.slot, (i + 1) * this.slot),
-    );
+    // Offload mode: the addon reserves room for a worst-case super-segment (160 KiB, 768 entries)
+    // before each read, so these sizes allow about 16 reads per wake-up.
+    this.rbuf = new Uint8Array(offload ? 16 * 160 * 1024 : this.slot * batch);
+    this.rlens = new Int32Array(offload ? 2048 : batch);
+    this.roffs = new Int32Array(offload ? 2048 : 0);
+    // Views over each slot, created once; per batch we only narrow them with subarray(). (Offload
+    // mode has no fixed slots: the addon packs segments back to back.)
+    this.views = offload
+      ? []
+      : Array.from({ length: batch }, (_, i) => this.rbuf.subarray(i * this.slot, (i + 1) * this.slot));
   }
 
   /** Creates (or attaches to) the interface. `name` may contain `%d` for the kernel to pick a number. */
@@ -88,22 +105,13 @@ export class TunDevice {
       );
     }
     const n = native();
-    const { fd, name: actual } = n.open(name, opts.multiQueue ?? false);
-    return new TunDevice(n, fd, actual, opts);
+    const want = opts.offload ?? process.env.FERRY_WG_TUN_OFFLOAD !== '0';
+    const { fd, name: actual, offload } = n.open(name, opts.multiQueue ?? false, want);
+    return new TunDevice(n, fd, actual, offload, opts);
   }
 
   mtu(): number {
     return this.n.mtu(this.name);
-  }
-
-  /** Whether the kernel still knows the interface (false after `ip link del`). */
-  exists(): boolean {
-    try {
-      this.n.mtu(this.name);
-      return true;
-    } catch (e) {
-      return (e as { errno?: number }).errno !== -ERRNO.ENODEV;
-    }
   }
 
   /** The current flags and MTU, or null when the interface no longer exists. */
@@ -165,7 +173,9 @@ export class TunDevice {
       this.fail(`poll error ${status}`);
       return;
     }
-    const count = this.n.readBatch(this.fd, this.rbuf, this.slot, this.rlens);
+    const count = this.offload
+      ? this.n.readBatchV(this.fd, this.rbuf, this.roffs, this.rlens)
+      : this.n.readBatch(this.fd, this.rbuf, this.slot, this.rlens);
     if (count < 0) {
       // EBADFD: the interface was deleted under us (tun_get() finds no tun_struct).
       if (count === -ERRNO.EAGAIN) return;
@@ -176,7 +186,12 @@ export class TunDevice {
     this.stats.rxBatches++;
     this.stats.rxPackets += count;
     const out: Uint8Array[] = new Array<Uint8Array>(count);
-    for (let i = 0; i < count; i++) out[i] = this.views[i]!.subarray(0, this.rlens[i]!);
+    if (this.offload) {
+      for (let i = 0; i < count; i++)
+        out[i] = this.rbuf.subarray(this.roffs[i]!, this.roffs[i]! + this.rlens[i]!);
+    } else {
+      for (let i = 0; i < count; i++) out[i] = this.views[i]!.subarray(0, this.rlens[i]!);
+    }
     this.onPacketsCb?.(out);
   }
 
@@ -203,7 +218,9 @@ export class TunDevice {
     this.flushScheduled = false;
     if (this.wcount === 0 || this.closed) return;
     const count = this.wcount;
-    const r = this.n.writeBatch(this.fd, this.wbuf, this.wlens, count);
+    const r = this.offload
+      ? this.n.writeBatchV(this.fd, this.wbuf, this.wlens, count)
+      : this.n.writeBatch(this.fd, this.wbuf, this.wlens, count);
     this.wcount = 0;
     this.wused = 0;
     this.stats.txBatches++;

@@ -4,6 +4,7 @@
 # loopback destinations allowed. Prints PID=... and PROXY_URL=... for the chosen inbound.
 # Environment:
 #   FERRY_HTTP_PORT=8090 FERRY_SOCKS_PORT=1090  the two listener ports
+#   FERRY_MAIN       another build to run (A/B of a change), default $REPO_DIR/dist/src/cli/main.js
 #   FERRY_NODE_ARGS  extra node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/proxybench/prof"
 #   FERRY_WORKERS=N  run N gateway processes behind node:cluster (bench/proxy/ferry-cluster.mjs);
 #                    the gateway itself has no cluster mode, this is an experiment harness only.
@@ -17,7 +18,7 @@ case $MODE in
   socks) PORT=$SOCKS_PORT URL=socks5h://127.0.0.1:$SOCKS_PORT ;;
   *) die "usage: $0 http|socks" ;;
 esac
-MAIN=$REPO_DIR/dist/src/cli/main.js
+MAIN=${FERRY_MAIN:-$REPO_DIR/dist/src/cli/main.js}
 [ -f "$MAIN" ] || die "$MAIN missing: build first (npx tsc -p tsconfig.json)"
 ensure_dirs; require_free_port $HTTP_PORT; require_free_port $SOCKS_PORT
 FERRY_DIR=$RUN_DIR/ferry

@@ -56,6 +56,8 @@ export const sodium = createRequire(import.meta.url)('sodium-native') as Sodium;
 export interface Aead {
   /** Encrypts src into dst at off as ciphertext||tag; returns the offset after the tag. */
   seal(nonce: Uint8Array, src: Uint8Array, dst: Buffer, off: number): number;
+  /** seal() of the concatenation a‖b, without the caller concatenating. */
+  sealParts(nonce: Uint8Array, a: Uint8Array, b: Uint8Array, dst: Buffer, off: number): number;
   /** Opens ciphertext||tag; returns the plaintext (possibly sharing memory with `sealed`) or null. */
   open(nonce: Uint8Array, sealed: Buffer): Buffer | null;
 }
@@ -77,6 +79,17 @@ class OpenSslGcm implements Aead {
     c.final();
     (c as unknown as { getAuthTag(): Buffer }).getAuthTag().copy(dst, off + n);
     return off + n + TAG_LEN;
+  }
+
+  sealParts(nonce: Uint8Array, a: Uint8Array, b: Uint8Array, dst: Buffer, off: number): number {
+    // GCM is a stream mode: two update() calls make one message.
+    const c: Cipher = createCipheriv(this.alg, this.key, nonce, { authTagLength: TAG_LEN });
+    let p = off;
+    if (a.length > 0) p += c.update(a).copy(dst, p);
+    if (b.length > 0) p += c.update(b).copy(dst, p);
+    c.final();
+    (c as unknown as { getAuthTag(): Buffer }).getAuthTag().copy(dst, p);
+    return p + TAG_LEN;
   }
 
   open(nonce: Uint8Array, sealed: Buffer): Buffer | null {
@@ -109,6 +122,15 @@ class SodiumChaCha implements Aead {
       this.key,
     );
     return off + n + TAG_LEN;
+  }
+
+  sealParts(nonce: Uint8Array, a: Uint8Array, b: Uint8Array, dst: Buffer, off: number): number {
+    // The detached API wants one message buffer: join the (short) head and the rest in place.
+    const n = a.length + b.length;
+    const m = dst.subarray(off, off + n);
+    m.set(a, 0);
+    m.set(b, a.length);
+    return this.seal(nonce, m, dst, off);
   }
 
   open(nonce: Uint8Array, sealed: Buffer): Buffer | null {

@@ -16,6 +16,8 @@ export interface WireCodec {
   readonly failure: string | null;
   /** False until the first encode (the client's request header goes out with the first data). */
   readonly started?: boolean;
+  /** Seals bytes encode() held back to fill chunks; null when none. */
+  flush?(): Buffer | null;
 }
 
 export class StreamCorruptError extends Error {
@@ -37,6 +39,7 @@ export interface SecureStreamOptions {
 export class SecureStream extends Duplex {
   readonly codec: WireCodec;
   private headerTimer: NodeJS.Timeout | null = null;
+  private flushScheduled = false;
 
   constructor(
     readonly socket: Socket,
@@ -94,14 +97,29 @@ export class SecureStream extends Duplex {
       cb(e as Error);
       return;
     }
+    if (this.codec.flush && !this.flushScheduled) {
+      // The codec may hold a partial chunk back for the next write; if none comes before the event
+      // loop turns, send it then.
+      this.flushScheduled = true;
+      setImmediate(this.flushHeld);
+    }
     if (this.socket.write(wire)) cb();
     else this.pendingCb = cb;
   }
+
+  private readonly flushHeld = (): void => {
+    this.flushScheduled = false;
+    if (this.destroyed || !this.socket.writable) return;
+    const wire = this.codec.flush?.();
+    if (wire) this.socket.write(wire);
+  };
 
   override _final(cb: (err?: Error | null) => void): void {
     this.clearHeaderTimer();
     // A client that sends nothing and half-closes still has to tell the server where to connect.
     if (this.codec.started === false) this.socket.write(this.codec.encode(Buffer.alloc(0)));
+    const held = this.codec.flush?.();
+    if (held) this.socket.write(held);
     this.socket.end();
     cb();
   }

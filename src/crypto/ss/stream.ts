@@ -13,6 +13,8 @@ export const CHUNK_OVERHEAD = 2 + TAG_LEN + TAG_LEN;
 export class ChunkSealer {
   private readonly nonce = Buffer.alloc(NONCE_LEN);
   private readonly len = Buffer.alloc(2);
+  /** Plaintext held back by seal(…, hold) for the next call. */
+  private tail: Buffer | null = null;
 
   constructor(
     private readonly aead: Aead,
@@ -33,23 +35,67 @@ export class ChunkSealer {
 
   /** Seals data as length+payload chunks into out at off; returns the offset after the last chunk. */
   sealChunks(data: Buffer, out: Buffer, off: number): number {
+    return this.sealJoined(null, data, data.length, out, off);
+  }
+
+  /**
+   * Seals data into a new buffer, after the tail held back by the previous call, if any.
+   *
+   * With `hold`, a last partial chunk shorter than a quarter of the maximum is held back and goes out
+   * at the head of the next call (or by flush()). A socket delivers reads of 64 KiB — four 0x3FFF
+   * chunks and 4 bytes, or one 0xFFFF chunk and 1 byte — so without this every read would pay two
+   * extra AEAD calls for a few bytes; with it, a bulk transfer seals only full chunks. The caller
+   * must flush() when no more data follows at once (SecureStream does so on the next turn of the
+   * event loop), so nothing waits longer than that.
+   */
+  seal(data: Buffer, hold = false): Buffer {
     const max = this.maxPayload;
-    for (let i = 0; i < data.length; i += max) {
-      const n = Math.min(max, data.length - i);
-      this.len.writeUInt16BE(n, 0);
+    const tail = this.tail;
+    const total = (tail ? tail.length : 0) + data.length;
+    let n = total;
+    if (hold && total > max) {
+      const rest = total % max;
+      if (rest !== 0 && rest < max >> 2) n = total - rest;
+    }
+    const out = Buffer.allocUnsafe(this.sizeFor(n));
+    const end = this.sealJoined(tail, data, n, out, 0);
+    // The held bytes all come from `data`: the old tail (< max/4) went out in the first chunk.
+    this.tail = n < total ? Buffer.from(data.subarray(data.length - (total - n))) : null;
+    return end === out.length ? out : out.subarray(0, end);
+  }
+
+  /** True while seal() holds bytes back. */
+  get holding(): boolean {
+    return this.tail !== null;
+  }
+
+  /** Seals the held-back tail, if any. */
+  flush(): Buffer | null {
+    return this.tail ? this.seal(EMPTY) : null;
+  }
+
+  /** Seals the first n bytes of tail‖data as chunks. */
+  private sealJoined(tail: Buffer | null, data: Buffer, n: number, out: Buffer, off: number): number {
+    const max = this.maxPayload;
+    const tl = tail ? tail.length : 0;
+    for (let done = 0; done < n;) {
+      const c = Math.min(max, n - done);
+      this.len.writeUInt16BE(c, 0);
       off = this.sealOne(this.len, out, off);
-      off = this.sealOne(i === 0 && n === data.length ? data : data.subarray(i, i + n), out, off);
+      if (done === 0 && tail) {
+        off = this.aead.sealParts(this.nonce, tail, data.subarray(0, c - tl), out, off);
+        incrementNonce(this.nonce);
+      } else {
+        const s = done - tl;
+        off = this.sealOne(s === 0 && c === data.length ? data : data.subarray(s, s + c), out, off);
+      }
+      done += c;
     }
     return off;
   }
-
-  /** Seals data into a new buffer. */
-  seal(data: Buffer): Buffer {
-    const out = Buffer.allocUnsafe(this.sizeFor(data.length));
-    this.sealChunks(data, out, 0);
-    return out;
-  }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** Why an opener stopped: the stream is corrupt or was tampered with; nothing after it is trusted. */
 export type OpenFailure = 'auth' | 'length';

@@ -14,15 +14,13 @@ import { aeadSubkey, identitySubkey, pskHash16, sessionSubkey2022 } from './kdf.
 import type { MethodInfo } from './methods.js';
 import type { SaltFilter } from './replay.js';
 import { ChunkOpener, ChunkSealer } from './stream.js';
-
-export const HEADER_TYPE_CLIENT = 0;
-export const HEADER_TYPE_SERVER = 1;
-/** SIP022 §3.1.3: MaxPaddingLength. */
-export const MAX_PADDING = 900;
-/** SIP022 §3.1.3: messages more than 30 s off are replays. */
-export const MAX_TIME_DIFF_S = 30;
-/** Request fixed-length header: type (1) + timestamp (8) + length (2). */
-export const REQUEST_FIXED_LEN = 11;
+import {
+  HEADER_TYPE_CLIENT,
+  HEADER_TYPE_SERVER,
+  MAX_PADDING,
+  MAX_TIME_DIFF_S,
+  REQUEST_FIXED_LEN,
+} from './constants.js';
 
 export interface ClientStreamOptions {
   method: MethodInfo;
@@ -67,7 +65,7 @@ export class ClientStreamCodec {
 
   /** Wire bytes for data; the first call carries salt and header (with data, or padding when empty). */
   encode(data: Buffer): Buffer {
-    if (this.headerSent) return this.sealer.seal(data);
+    if (this.headerSent) return this.sealer.seal(data, true);
     this.headerSent = true;
     return this.method.edition === 'aead' ? this.firstAead(data) : this.first2022(data);
   }
@@ -126,6 +124,11 @@ export class ClientStreamCodec {
     off = this.sealer.sealOne(v, out, off);
     if (rest.length) off = this.sealer.sealChunks(rest, out, off);
     return out.subarray(0, off);
+  }
+
+  /** Seals what encode() held back (see ChunkSealer.seal); null when nothing is held. */
+  flush(): Buffer | null {
+    return this.sealer.flush();
   }
 
   /** Feeds bytes from the server. Returns false (with `failure` set) when the stream must be dropped. */

@@ -14,7 +14,7 @@ import type { ServerKeyTable, UserKey } from './keys.js';
 import type { MethodInfo } from './methods.js';
 import type { SaltFilter } from './replay.js';
 import { ChunkOpener, ChunkSealer } from './stream.js';
-import { HEADER_TYPE_CLIENT, HEADER_TYPE_SERVER, MAX_TIME_DIFF_S, REQUEST_FIXED_LEN } from './tcp-client.js';
+import { HEADER_TYPE_CLIENT, HEADER_TYPE_SERVER, MAX_TIME_DIFF_S, REQUEST_FIXED_LEN } from './constants.js';
 
 /** An AEAD request's address must arrive within this many plaintext bytes. */
 const MAX_AEAD_ADDRESS_BYTES = 1 + 1 + 255 + 2;
@@ -191,8 +191,13 @@ export class ServerStreamCodec {
     this.sealer = new ChunkSealer(createAead(method.algorithm, subkey), method.maxPayload);
   }
 
+  /** Seals what encode() held back (see ChunkSealer.seal); null when nothing is held. */
+  flush(): Buffer | null {
+    return this.sealer.flush();
+  }
+
   encode(data: Buffer): Buffer {
-    if (this.started) return this.sealer.seal(data);
+    if (this.started) return this.sealer.seal(data, true);
     this.started = true;
     const keyLen = this.method.keyLen;
     if (this.method.edition === 'aead') {

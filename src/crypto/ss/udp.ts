@@ -13,7 +13,7 @@ import { addressLength, readAddress, writeAddress } from './address.js';
 import { aeadSubkey, pskHash16, sessionSubkey2022 } from './kdf.js';
 import type { ServerKeyTable, UserKey } from './keys.js';
 import type { MethodInfo } from './methods.js';
-import { HEADER_TYPE_CLIENT, HEADER_TYPE_SERVER, MAX_TIME_DIFF_S } from './tcp-client.js';
+import { HEADER_TYPE_CLIENT, HEADER_TYPE_SERVER, MAX_TIME_DIFF_S } from './constants.js';
 
 const ZERO_NONCE = Buffer.alloc(NONCE_LEN);
 const XNONCE_LEN = 24;

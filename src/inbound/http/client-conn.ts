@@ -406,7 +406,8 @@ export class ClientConn implements OriginOwner, ChunkSink {
   private dial(): void {
     const ac = new AbortController();
     this.dialAbort = ac;
-    void openTcp(this.ctx, this.session!, ac.signal).then(this.onDialed, this.onDialFailed);
+    const forRelay = this.req!.method === 'CONNECT';
+    void openTcp(this.ctx, this.session!, ac.signal, { forRelay }).then(this.onDialed, this.onDialFailed);
   }
 
   private readonly onDialed = (opened: OpenedTcp): void => {

@@ -1,5 +1,5 @@
 // One Shadowsocks TCP connection on the server: read the request (salt, [EIH], header), route it,
-// dial, then relay through a SecureStream with the lead's relay() like every other inbound.
+// dial, then relay through a SecureStream with the shared relay(), like every other inbound.
 //
 // Probing resistance (SIP022 §3.1.3, and the same for AEAD): whatever is wrong with the first flight
 // — too short, wrong key, bad header, stale timestamp, replayed salt — the server neither answers nor
@@ -98,6 +98,7 @@ async function connect(
     opener.batch = true;
     const codec: WireCodec = {
       encode: (d) => response.encode(d),
+      flush: () => response.flush(),
       decode: (d) => opener.push(d),
       get failure() {
         return opener.failure;

@@ -28,7 +28,7 @@ export async function runConnect(
   client.once('close', abort);
   let opened: OpenedTcp;
   try {
-    opened = await openTcp(ctx, session, ac.signal);
+    opened = await openTcp(ctx, session, ac.signal, { forRelay: true });
   } catch (err) {
     refuse(client, req.version, asFerryError(err)); // openTcp has logged it
     return;

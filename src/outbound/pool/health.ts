@@ -87,7 +87,8 @@ export class Prober {
 export async function probeMember(m: Member, probe: Probe, timeoutMs: number): Promise<void> {
   const server = (m.outbound as { serverAddress?: Destination }).serverAddress;
   const target = probe.target ?? server;
-  if (!target) throw new FerryError('E_CONFIG', `member ${m.name}: a tcp probe needs a target (tcp://host:port)`);
+  if (!target)
+    throw new FerryError('E_CONFIG', `member ${m.name}: a tcp probe needs a target (tcp://host:port)`);
   const session: Session = {
     id: newSessionId(),
     inbound: 'health-probe',
@@ -104,7 +105,12 @@ export async function probeMember(m: Member, probe: Probe, timeoutMs: number): P
     const sock =
       probe.target === null
         ? await connectOnly(target, timeoutMs, ac.signal)
-        : await m.outbound.dial(target, { guard: ALLOW_ALL, connectTimeoutMs: timeoutMs, session, signal: ac.signal });
+        : await m.outbound.dial(target, {
+            guard: ALLOW_ALL,
+            connectTimeoutMs: timeoutMs,
+            session,
+            signal: ac.signal,
+          });
     if (probe.kind === 'connect') {
       sock.destroy();
       return;
@@ -115,7 +121,11 @@ export async function probeMember(m: Member, probe: Probe, timeoutMs: number): P
   }
 }
 
-async function connectOnly(target: Destination, timeoutMs: number, signal: AbortSignal): Promise<import('node:net').Socket> {
+async function connectOnly(
+  target: Destination,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<import('node:net').Socket> {
   const s: Session = {
     id: 0,
     inbound: 'health-probe',

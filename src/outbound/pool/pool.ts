@@ -109,12 +109,18 @@ export class PoolOutbound implements Outbound {
     };
     this.members = cfg.members.map((m) => new Member(m.outbound, m.tags ?? {}, m.weight ?? 1, policy));
     for (const m of this.members) {
-      if (this.byName.has(m.name)) throw new FerryError('E_CONFIG', `pool ${cfg.name}: member '${m.name}' listed twice`);
+      if (this.byName.has(m.name))
+        throw new FerryError('E_CONFIG', `pool ${cfg.name}: member '${m.name}' listed twice`);
       this.byName.set(m.name, m);
     }
     this.prober =
       policy.probeIntervalMs > 0
-        ? new Prober(this.members, cfg.health!.probe!, policy.probeIntervalMs, cfg.health?.probeTimeoutMs ?? DEFAULTS.probeTimeoutMs)
+        ? new Prober(
+            this.members,
+            cfg.health!.probe!,
+            policy.probeIntervalMs,
+            cfg.health?.probeTimeoutMs ?? DEFAULTS.probeTimeoutMs,
+          )
         : null;
     this.prober?.start();
   }
@@ -159,7 +165,8 @@ export class PoolOutbound implements Outbound {
     const maxAttempts = Math.min(this.cfg.maxAttempts ?? DEFAULTS.maxAttempts, this.members.length);
     const tried: Member[] = [];
     let lastErr: unknown = null;
-    let m: Member | null = (s.exit !== undefined ? this.byName.get(s.exit) : undefined) ?? this.choose(s, null);
+    let m: Member | null =
+      (s.exit !== undefined ? this.byName.get(s.exit) : undefined) ?? this.choose(s, null);
     // Absolute-form forwarding needs a pinned exit: the caller reads httpProxy(session) after the
     // dial to learn the member (failover may have changed it) and which header to send.
     const absoluteForm = opts.absoluteForm === true && pinned;
@@ -188,14 +195,24 @@ export class PoolOutbound implements Outbound {
       }
     }
     if (lastErr instanceof FerryError) {
-      throw new FerryError(lastErr.code, `pool ${this.name}: ${tried.length} exit(s) failed; last: ${lastErr.message}`, { cause: lastErr });
+      throw new FerryError(
+        lastErr.code,
+        `pool ${this.name}: ${tried.length} exit(s) failed; last: ${lastErr.message}`,
+        { cause: lastErr },
+      );
     }
-    throw new FerryError('E_UPSTREAM_TIMEOUT', `pool ${this.name}: no exit answered within the connect timeout`);
+    throw new FerryError(
+      'E_UPSTREAM_TIMEOUT',
+      `pool ${this.name}: no exit answered within the connect timeout`,
+    );
   }
 
   async openUdp(opts: Omit<DialOptions, 'connectTimeoutMs'>): Promise<UdpFlow> {
-    const m = (opts.session.exit !== undefined ? this.byName.get(opts.session.exit) : undefined) ?? this.choose(opts.session, null);
-    if (!m.outbound.openUdp) throw new FerryError('E_UNSUPPORTED', `pool ${this.name}: exit ${m.name} cannot relay UDP`);
+    const m =
+      (opts.session.exit !== undefined ? this.byName.get(opts.session.exit) : undefined) ??
+      this.choose(opts.session, null);
+    if (!m.outbound.openUdp)
+      throw new FerryError('E_UNSUPPORTED', `pool ${this.name}: exit ${m.name} cannot relay UDP`);
     return m.outbound.openUdp(opts);
   }
 
@@ -235,7 +252,10 @@ export class PoolOutbound implements Outbound {
     const filter = tagFilter(s.params);
     if (filter !== null && !this.members.some((x) => x.matches(filter)))
       throw new FerryError('E_POLICY_DENIED', `pool ${this.name}: no exit has ${describe(filter)}`);
-    throw new FerryError('E_UPSTREAM_UNREACHABLE', `pool ${this.name}: no healthy exit${filter ? ` with ${describe(filter)}` : ''}`);
+    throw new FerryError(
+      'E_UPSTREAM_UNREACHABLE',
+      `pool ${this.name}: no healthy exit${filter ? ` with ${describe(filter)}` : ''}`,
+    );
   }
 
   private chooseOrNull(s: Session, exclude: readonly Member[] | null): Member | null {
@@ -259,14 +279,19 @@ export class PoolOutbound implements Outbound {
       if (cur !== undefined && now < cur.until && candidates.includes(cur.member)) return cur.member;
       const m = this.strategy.pick(candidates, s.dest.host);
       // A member replaced because it failed keeps the rest of the epoch; a new epoch starts otherwise.
-      const until = cur !== undefined && now < cur.until ? cur.until : now + (this.cfg.rotationIntervalMs ?? 60_000);
+      const until =
+        cur !== undefined && now < cur.until ? cur.until : now + (this.cfg.rotationIntervalMs ?? 60_000);
       this.epoch.set(fk, { member: m, until });
       return m;
     }
     return this.strategy.pick(candidates, s.dest.host);
   }
 
-  private candidates(filter: Record<string, string> | null, exclude: readonly Member[] | null, now: number): Member[] {
+  private candidates(
+    filter: Record<string, string> | null,
+    exclude: readonly Member[] | null,
+    now: number,
+  ): Member[] {
     const out: Member[] = [];
     let usable = 0;
     for (const m of this.members) {
@@ -287,6 +312,9 @@ export class PoolOutbound implements Outbound {
   /** After failover, a pinned session (and its sticky entry) follows the member that worked. */
   private repin(s: Session, m: Member): void {
     s.exit = m.name;
+    const pin = `${s.source.address} ${s.source.port}`;
+    if (this.clientPins.get(pin, this.now()) !== undefined)
+      this.clientPins.set(pin, m.name, CLIENT_PIN_IDLE_MS, this.now());
     const sid = s.params?.[SESSION_KEY];
     if (sid !== undefined && s.user !== null)
       this.sticky.set(stickyKey(s.user, sid, tagFilter(s.params)), m.name, this.sessionTtl(s), this.now());

@@ -23,7 +23,12 @@ export interface ExchangeLimits {
 }
 
 /** Writes `out` (if any) and resolves with the reply message once `frame` says it is complete. */
-export function exchange(sock: Duplex, out: Buffer | null, frame: Framer, lim: ExchangeLimits): Promise<Buffer> {
+export function exchange(
+  sock: Duplex,
+  out: Buffer | null,
+  frame: Framer,
+  lim: ExchangeLimits,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     let buf: Buffer | null = null;
     let settled = false;
@@ -34,7 +39,11 @@ export function exchange(sock: Duplex, out: Buffer | null, frame: Framer, lim: E
     );
     const onAbort = (): void => fail(new FerryError('E_UPSTREAM_RESET', `${lim.what}: dial aborted`));
     const onEnd = (): void =>
-      fail(exitFault(new FerryError('E_UPSTREAM_RESET', `${lim.what}: closed the connection during the handshake`)));
+      fail(
+        exitFault(
+          new FerryError('E_UPSTREAM_RESET', `${lim.what}: closed the connection during the handshake`),
+        ),
+      );
     const onError = (err: Error): void =>
       fail(exitFault(new FerryError('E_UPSTREAM_RESET', `${lim.what}: ${err.message}`, { cause: err })));
     const onReadable = (): void => {
@@ -55,7 +64,11 @@ export function exchange(sock: Duplex, out: Buffer | null, frame: Framer, lim: E
           return;
         }
         if (buf.length > lim.maxBytes)
-          return fail(exitFault(new FerryError('E_PROTOCOL', `${lim.what}: handshake reply exceeds ${lim.maxBytes} bytes`)));
+          return fail(
+            exitFault(
+              new FerryError('E_PROTOCOL', `${lim.what}: handshake reply exceeds ${lim.maxBytes} bytes`),
+            ),
+          );
       }
     };
     function cleanup(): void {

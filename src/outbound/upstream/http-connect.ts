@@ -32,7 +32,9 @@ export function frameResponseHead(buf: Buffer): number {
 
 /** Parses "HTTP/1.x NNN reason" and returns NNN. */
 export function parseStatus(head: Buffer, what: string): number {
-  const m = /^HTTP\/1\.[01] ([1-5][0-9][0-9])[ \r\n]/.exec(head.toString('latin1', 0, Math.min(head.length, 64)));
+  const m = /^HTTP\/1\.[01] ([1-5][0-9][0-9])[ \r\n]/.exec(
+    head.toString('latin1', 0, Math.min(head.length, 64)),
+  );
   if (!m) throw exitFault(new FerryError('E_PROTOCOL', `${what}: not an HTTP response to CONNECT`));
   return Number(m[1]);
 }
@@ -59,7 +61,9 @@ function connectError(status: number, dest: Destination, what: string): FerryErr
   const to = `${what}: CONNECT ${formatHostPort(dest.host, dest.port)} answered ${status}`;
   switch (status) {
     case 407:
-      return exitFault(new FerryError('E_UPSTREAM_REFUSED', `${to} (credentials refused; check username/password)`));
+      return exitFault(
+        new FerryError('E_UPSTREAM_REFUSED', `${to} (credentials refused; check username/password)`),
+      );
     case 403:
       return new FerryError('E_POLICY_DENIED', `${to} (the upstream's policy refuses this destination)`);
     case 502:

@@ -47,7 +47,9 @@ export async function socks5Connect(
     const u = Buffer.from(cred.username, 'utf8');
     const p = Buffer.from(cred.password, 'utf8');
     if (u.length < 1 || u.length > 255 || p.length < 1 || p.length > 255)
-      throw exitFault(new FerryError('E_CONFIG', `${lim.what}: SOCKS5 username and password must be 1..255 bytes`));
+      throw exitFault(
+        new FerryError('E_CONFIG', `${lim.what}: SOCKS5 username and password must be 1..255 bytes`),
+      );
     const auth = Buffer.concat([Buffer.from([UP_VER, u.length]), u, Buffer.from([p.length]), p]);
     const status = await exchange(sock, auth, fixed(2), l);
     // §2: STATUS 0x00 is success; anything else and the server closes the connection.
@@ -61,7 +63,12 @@ export async function socks5Connect(
       ),
     );
   } else if (method !== M_NONE) {
-    throw exitFault(new FerryError('E_PROTOCOL', `${lim.what}: chose SOCKS5 method 0x${method.toString(16)} we did not offer`));
+    throw exitFault(
+      new FerryError(
+        'E_PROTOCOL',
+        `${lim.what}: chose SOCKS5 method 0x${method.toString(16)} we did not offer`,
+      ),
+    );
   }
   const reply = await exchange(sock, socks5Request(dest), frameSocks5Reply, l);
   const rep = reply[1]!;
@@ -90,7 +97,8 @@ export function frameSocks5Reply(b: Buffer): number {
   const addrLen = atyp === ATYP_V4 ? 4 : atyp === ATYP_V6 ? 16 : atyp === ATYP_DOMAIN ? 1 + b[4]! : -1;
   // Some servers send a failure reply with ATYP 0; accept the 10-byte form they mean.
   const n = addrLen < 0 ? (b[1] !== 0 ? 10 : -1) : 4 + addrLen + 2;
-  if (n < 0) throw exitFault(new FerryError('E_PROTOCOL', `upstream: SOCKS5 reply with address type ${atyp}`));
+  if (n < 0)
+    throw exitFault(new FerryError('E_PROTOCOL', `upstream: SOCKS5 reply with address type ${atyp}`));
   return b.length >= n ? n : 0;
 }
 
@@ -116,7 +124,12 @@ function socks5Error(rep: number, what: string): FerryError {
  * NUL-terminated after the user id. SOCKS4 has no password; Ferry's convention (and its SOCKS4
  * inbound's) is USERID "user:password".
  */
-export async function socks4aConnect(sock: Duplex, dest: Destination, userId: string, lim: Lim): Promise<void> {
+export async function socks4aConnect(
+  sock: Duplex,
+  dest: Destination,
+  userId: string,
+  lim: Lim,
+): Promise<void> {
   const port = Buffer.from([0x04, 0x01, dest.port >> 8, dest.port & 0xff]);
   const uid = Buffer.from(userId + '\0', 'utf8');
   let req: Buffer;

@@ -10,7 +10,7 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FerryError, fromDialError } from '../../core/errors.js';
-import { formatHostPort, makeDestination, type Destination, type Session } from '../../core/session.js';
+import { makeDestination, type Destination, type Session } from '../../core/session.js';
 import { ALLOW_ALL } from '../../router/address-guard.js';
 import { DirectOutbound } from '../direct.js';
 import type { DialOptions, HttpProxyForwarding, Outbound } from '../outbound.js';
@@ -31,7 +31,8 @@ export interface UpstreamConfig {
   /** Reach the proxy through this outbound instead of directly. */
   via?: Outbound | undefined;
   /** https: server name to verify (default: host), extra CA (PEM), or no verification at all. */
-  tls?: { serverName?: string | undefined; ca?: string | undefined; insecure?: boolean | undefined } | undefined;
+  tls?:
+    { serverName?: string | undefined; ca?: string | undefined; insecure?: boolean | undefined } | undefined;
   /** remote (default): send names to the upstream; local: resolve here. */
   dns?: 'remote' | 'local' | undefined;
   /** http/https: forward plain-HTTP requests in absolute-form (default true) instead of CONNECT. */
@@ -44,7 +45,10 @@ const DIRECT_HOP = new DirectOutbound({ name: 'upstream-hop' });
 export class UpstreamOutbound implements Outbound {
   readonly kind: UpstreamProtocol;
   readonly name: string;
-  /** "upstream proxy NAME (host:port)", for messages. */
+  /**
+   * "upstream proxy NAME", for messages. Not its address: messages reach clients (HTTP error
+   * bodies), and where the exits are is the operator's business; the name finds it in the config.
+   */
   readonly what: string;
   private readonly server: Destination;
   private readonly authHeader: string | null;
@@ -55,7 +59,7 @@ export class UpstreamOutbound implements Outbound {
     this.name = cfg.name;
     this.kind = cfg.protocol;
     this.server = makeDestination(cfg.host, cfg.port);
-    this.what = `upstream proxy ${cfg.name} (${formatHostPort(this.server.host, cfg.port)})`;
+    this.what = `upstream proxy ${cfg.name}`;
     const http = cfg.protocol === 'http' || cfg.protocol === 'https';
     this.authHeader =
       http && cfg.username !== undefined ? basicCredentials(cfg.username, cfg.password ?? '') : null;
@@ -98,12 +102,19 @@ export class UpstreamOutbound implements Outbound {
           await socks5Connect(
             sock,
             target,
-            this.cfg.username !== undefined ? { username: this.cfg.username, password: this.cfg.password ?? '' } : null,
+            this.cfg.username !== undefined
+              ? { username: this.cfg.username, password: this.cfg.password ?? '' }
+              : null,
             lim,
           );
           break;
         case 'socks4a': {
-          const uid = this.cfg.username === undefined ? '' : this.cfg.password ? `${this.cfg.username}:${this.cfg.password}` : this.cfg.username;
+          const uid =
+            this.cfg.username === undefined
+              ? ''
+              : this.cfg.password
+                ? `${this.cfg.username}:${this.cfg.password}`
+                : this.cfg.username;
           await socks4aConnect(sock, target, uid, lim);
           break;
         }
@@ -130,14 +141,23 @@ export class UpstreamOutbound implements Outbound {
       });
     } catch (err) {
       const fe = fromDialError(err, this.what);
-      throw exitFault(new FerryError(fe.code, fe.message.startsWith(this.what) ? fe.message : `${this.what}: ${fe.message}`, { cause: err }));
+      throw exitFault(
+        new FerryError(
+          fe.code,
+          fe.message.startsWith(this.what) ? fe.message : `${this.what}: ${fe.message}`,
+          { cause: err },
+        ),
+      );
     }
   }
 
   private startTls(raw: Duplex, deadline: number, signal: AbortSignal | undefined): Promise<Socket> {
     return new Promise((resolve, reject) => {
       const t = tlsConnect({ ...this.tlsOpts!, socket: raw });
-      const timer = setTimeout(() => fail(new Error('TLS handshake timed out')), Math.max(1, deadline - Date.now()));
+      const timer = setTimeout(
+        () => fail(new Error('TLS handshake timed out')),
+        Math.max(1, deadline - Date.now()),
+      );
       const onAbort = (): void => fail(new Error('dial aborted'));
       signal?.addEventListener('abort', onAbort, { once: true });
       const cleanup = (): void => {
@@ -150,7 +170,11 @@ export class UpstreamOutbound implements Outbound {
         cleanup();
         t.destroy();
         raw.destroy();
-        reject(exitFault(new FerryError('E_UPSTREAM_REFUSED', `TLS to upstream proxy: ${err.message}`, { cause: err })));
+        reject(
+          exitFault(
+            new FerryError('E_UPSTREAM_REFUSED', `TLS to upstream proxy: ${err.message}`, { cause: err }),
+          ),
+        );
       }
       function ok(): void {
         cleanup();

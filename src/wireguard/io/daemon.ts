@@ -33,11 +33,15 @@ export async function runInterface(
   opts: { listenPort?: number } = {},
 ): Promise<RunningInterface> {
   // Signals that arrive while the interface is being set up are held and acted on once it is (the
-  // socket may already be visible to a supervisor that sends SIGTERM at once).
+  // socket may already be visible to a supervisor that sends SIGTERM at once). There is one listener
+  // for the whole life of the interface, whose behaviour changes, rather than one listener swapped
+  // for another: removing the last listener closes Node's signal handle, and a signal already caught
+  // but not yet dispatched would be lost with it.
   let early: string | null = null;
-  const earlySignal = (sig: NodeJS.Signals): void => void (early = `received ${sig}`);
-  process.on('SIGTERM', earlySignal);
-  process.on('SIGINT', earlySignal);
+  let onSignal = (sig: NodeJS.Signals): void => void (early = `received ${sig}`);
+  const signalListener = (sig: NodeJS.Signals): void => onSignal(sig);
+  process.on('SIGTERM', signalListener);
+  process.on('SIGINT', signalListener);
   let iface: WgInterface;
   let uapi: UapiServer;
   try {
@@ -56,9 +60,10 @@ export async function runInterface(
       iface.close();
       throw e;
     }
-  } finally {
-    process.off('SIGTERM', earlySignal);
-    process.off('SIGINT', earlySignal);
+  } catch (e) {
+    process.off('SIGTERM', signalListener);
+    process.off('SIGINT', signalListener);
+    throw e;
   }
 
   let resolveStopped!: (r: string) => void;
@@ -68,18 +73,19 @@ export async function runInterface(
     if (stopping) return stopping;
     stopping = (async () => {
       log('info', `shutting down: ${reason}`);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      onSignal = () => {}; // a second signal while stopping changes nothing
       process.off('exit', onExit);
       process.off('SIGUSR1', onUsr1);
       clearInterval(linkCheck);
       await uapi.close();
       iface.close(reason);
+      process.off('SIGTERM', signalListener);
+      process.off('SIGINT', signalListener);
       resolveStopped(reason);
     })();
     return stopping;
   };
-  const onSignal = (sig: NodeJS.Signals): void => void stop(`received ${sig}`);
+  onSignal = (sig) => void stop(`received ${sig}`);
   // SIGUSR1 writes the counters (drops by reason, batches, timer wake-ups) as one JSON line to
   // stderr: the UAPI has no place for them and wg(8) would not show them anyway.
   const onUsr1 = (): void => {
@@ -87,8 +93,6 @@ export async function runInterface(
   };
   // Last resort if the process dies through an uncaught exception: never leave a stale socket.
   const onExit = (): void => uapi.closeSync();
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
   process.on('exit', onExit);
   process.on('SIGUSR1', onUsr1);
   iface.onClose((reason) => void stop(reason));

@@ -134,7 +134,13 @@ describe('ferry user/tier/token/usage/audit', () => {
   });
 
   it('usage and audit', async () => {
-    const usage = JSON.parse(await ok(['usage', 'alice', '--json'])) as {
+    // Independent reads run side by side: CLI processes share the database like the server does.
+    const [usageJson, usageTable, audit] = await Promise.all([
+      ok(['usage', 'alice', '--json']),
+      ok(['usage']),
+      ok(['audit']),
+    ]);
+    const usage = JSON.parse(usageJson) as {
       user: string;
       quota: number;
       bytesTotal: number;
@@ -143,8 +149,7 @@ describe('ferry user/tier/token/usage/audit', () => {
       usage.map((u) => [u.user, u.quota, u.bytesTotal]),
       [['alice', 100 * 2 ** 30, 0]],
     );
-    assert.match(await ok(['usage']), /^bob\s+-\s+\S+ \(month\)\s+0 B/m);
-    const audit = await ok(['audit']);
+    assert.match(usageTable, /^bob\s+-\s+\S+ \(month\)\s+0 B/m);
     for (const a of ['tier.create', 'user.create', 'credential.rotate', 'token.create', 'token.revoke'])
       assert.match(audit, new RegExp(`local:\\S+\\s+${a.replace('.', '\\.')}`));
   });
@@ -155,20 +160,22 @@ describe('ferry user/tier/token/usage/audit', () => {
       cfg,
       'users:\n  - { name: carol, password: "x-very-secret" }\ninbounds:\n  - { name: h, type: http, listen: "127.0.0.1:3128" }\n',
     );
-    const r = await ferry(['user', 'passwd', 'carol', '--config', cfg]);
+    const [r, listed, curl, missing, bad] = await Promise.all([
+      ferry(['user', 'passwd', 'carol', '--config', cfg]),
+      ok(['user', 'list', '--config', cfg]),
+      ok(['user', 'credential', 'add', 'alice', '--config', cfg]),
+      ferry(['user', 'show', 'nobody']),
+      ferry(['tier', 'add', 'x', '--up', 'fast']),
+    ]);
     assert.equal(r.code, 2);
     assert.equal(
       r.stderr,
       "ferry: user 'carol' is defined in the configuration file (users:); change it there, not through the store\n",
     );
-    const listed = await ok(['user', 'list', '--config', cfg]);
     assert.match(listed, /^carol\s+-\s+-\s+yes\s+never\s+config$/m);
-    const curl = await ok(['user', 'credential', 'add', 'alice', '--config', cfg]);
     assert.match(curl, /@127\.0\.0\.1:3128 /, "the example uses the config's HTTP listener");
-    const missing = await ferry(['user', 'show', 'nobody']);
     assert.equal(missing.code, 2);
     assert.equal(missing.stderr, "ferry: no user 'nobody'\n");
-    const bad = await ferry(['tier', 'add', 'x', '--up', 'fast']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^ferry: tier add: up: 'fast' is not a size/);
   });

@@ -45,10 +45,14 @@ it('survives SIGKILL mid-burst with at most one batch unreported and no migratio
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<void>((r) => proc!.once('exit', () => r()));
+  // 'close', not 'exit': the report lines still in the pipe must be read before counting them.
+  const exited = new Promise<void>((r) => proc!.once('close', () => r()));
+  /** The last complete "committed N" line. */
   const reported = (): number => {
-    const m = /committed (\d+)\n(?![\s\S]*committed)/.exec(out);
-    return m ? Number(m[1]) : 0;
+    const end = out.lastIndexOf('\n');
+    if (end < 0) return 0;
+    const line = out.slice(out.lastIndexOf('\n', end - 1) + 1, end);
+    return Number(/^committed (\d+)$/.exec(line)?.[1] ?? 0);
   };
 
   await waitFor(

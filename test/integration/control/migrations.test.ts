@@ -6,10 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import SqliteDb from 'better-sqlite3';
-import { Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { FerryError } from '../../../src/core/errors.js';
 import { runMigrations, SCHEMA_VERSION } from '../../../src/control/store/migrations/index.js';
 import { openSqliteStore } from '../../../src/control/store/sqlite.js';
+import type { Migration } from '../../../src/control/store/migrations/types.js';
+import type { Database } from '../../../src/control/store/db-schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-migr-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,15 +45,12 @@ describe('migrations', () => {
     await (await openSqliteStore(path)).close();
     const store = await openSqliteStore(path, { migrate: false });
     // Reach the Kysely instance the store wraps (test-only) to run a custom migration list.
-    const db = (store as unknown as { db: Kysely<never> }).db as unknown as Kysely<
-      import('../../../src/control/store/db-schema.js').Database
-    >;
+    const db = (store as unknown as { db: Kysely<Database> }).db;
     const { MIGRATIONS } = await import('../../../src/control/store/migrations/index.js');
-    const broken = {
+    const broken: Migration = {
       version: SCHEMA_VERSION + 1,
       name: 'broken',
-      async up(k: Kysely<any>) {
-        // eslint-disable-line @typescript-eslint/no-explicit-any
+      async up(k) {
         await k.schema.createTable('half_done').addColumn('x', 'integer').execute();
         throw new Error('boom');
       },

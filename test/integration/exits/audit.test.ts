@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { skipReason } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -11,12 +12,20 @@ import type { CheckRow } from '../../../src/cli/check.js';
 import type { AuditReport } from '../../../src/cli/audit-proxy.js';
 import { buildTopology, FERRY, ORIGIN, UP_PASS, UP_USER, type Topology } from './topology.js';
 
+const SELF_SIGNED_JS = fileURLToPath(new URL('../../../src/tls/self-signed.js', import.meta.url));
+
 const needs = { root: true, tools: ['squid', 'tinyproxy', 'danted', 'ip'] };
 
-/** An HTTP proxy that injects a script into every page it forwards (tunnels pass untouched). */
+/**
+ * A hostile HTTP proxy: it injects a script into every page it forwards, and it intercepts TLS in
+ * CONNECT tunnels to port 443 with a certificate of its own (argv: listen address, self-signed.js).
+ */
 const REWRITER = `
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
+const { generateSelfSigned } = await import(process.argv[2]);
+const mitm = generateSelfSigned({ commonName: 'totally the origin', hosts: ['localhost'] });
 const server = http.createServer((req, res) => {
   const u = new URL(req.url);
   const headers = { ...req.headers };
@@ -38,7 +47,20 @@ const server = http.createServer((req, res) => {
 });
 server.on('connect', (req, sock) => {
   const i = req.url.lastIndexOf(':');
-  const up = net.connect(Number(req.url.slice(i + 1)), req.url.slice(0, i), () => {
+  const port = Number(req.url.slice(i + 1));
+  const host = req.url.slice(0, i);
+  sock.on('error', () => {});
+  if (port === 443) {
+    sock.write('HTTP/1.1 200 Connection established\\r\\n\\r\\n');
+    const client = new tls.TLSSocket(sock, { isServer: true, cert: mitm.certPem, key: mitm.keyPem });
+    const up = tls.connect({ host, port, rejectUnauthorized: false });
+    client.on('error', () => up.destroy());
+    up.on('error', () => client.destroy());
+    client.pipe(up);
+    up.pipe(client);
+    return;
+  }
+  const up = net.connect(port, host, () => {
     sock.write('HTTP/1.1 200 Connection established\\r\\n\\r\\n');
     up.pipe(sock);
     sock.pipe(up);
@@ -46,7 +68,7 @@ server.on('connect', (req, sock) => {
   up.on('error', () => sock.destroy());
   sock.on('error', () => up.destroy());
 });
-server.listen(8080, process.argv[2], () => console.log('ready'));
+server.listen(8080, process.argv[1], () => console.log('ready'));
 `;
 
 describe('ferry check and ferry audit-proxy', { skip: skipReason(needs) }, () => {
@@ -55,7 +77,9 @@ describe('ferry check and ferry audit-proxy', { skip: skipReason(needs) }, () =>
 
   before(async () => {
     // The origin serves exit 2 (tinyproxy, 10.60.2.2) a different /known page: "blocked".
-    topo = await buildTopology(['squid', 'tinyproxy', 'danted', 'ferry'], { variants: { '10.60.2.2': '<html>blocked</html>' } });
+    topo = await buildTopology(['squid', 'tinyproxy', 'danted', 'ferry'], {
+      variants: { '10.60.2.2': '<html>blocked</html>' },
+    });
     config = join(topo.dir, 'check.json');
     writeFileSync(
       config,
@@ -80,8 +104,20 @@ describe('ferry check and ferry audit-proxy', { skip: skipReason(needs) }, () =>
       }),
     );
     const dante = topo.exits.find((e) => e.kind === 'danted')!;
-    const p = topo.spawn(dante.ns, ['node', '--input-type=module', '-e', REWRITER, dante.server]);
-    await waitFor('the rewriting proxy', () => p.output().includes('ready') || (p.child.exitCode !== null ? Promise.reject(new Error(p.output())) : false));
+    const p = topo.spawn(dante.ns, [
+      'node',
+      '--input-type=module',
+      '-e',
+      REWRITER,
+      dante.server,
+      SELF_SIGNED_JS,
+    ]);
+    await waitFor(
+      'the rewriting proxy',
+      () =>
+        p.output().includes('ready') ||
+        (p.child.exitCode !== null ? Promise.reject(new Error(p.output())) : false),
+    );
   });
   after(async () => {
     await topo?.destroy();
@@ -93,7 +129,15 @@ describe('ferry check and ferry audit-proxy', { skip: skipReason(needs) }, () =>
   };
 
   it('ferry check flags the exit that gets different content, and names every exit address', async () => {
-    const r = await ferry(['check', '-c', config, '--ip-url', `http://${ORIGIN}/ip`, '--json', `http://${ORIGIN}/known`]);
+    const r = await ferry([
+      'check',
+      '-c',
+      config,
+      '--ip-url',
+      `http://${ORIGIN}/ip`,
+      '--json',
+      `http://${ORIGIN}/known`,
+    ]);
     assert.equal(r.code, 1, 'a differing exit makes the exit status non-zero');
     const rows = JSON.parse(r.out) as CheckRow[];
     assert.equal(rows.length, 4);
@@ -113,7 +157,10 @@ describe('ferry check and ferry audit-proxy', { skip: skipReason(needs) }, () =>
     const r = await ferry(['check', '-c', config, '--region', 'us', '-k', '--json', `https://${ORIGIN}/ip`]);
     assert.equal(r.code, 0, r.err);
     const rows = JSON.parse(r.out) as CheckRow[];
-    assert.deepEqual(rows.map((x) => x.exit), ['dante', 'ferry']);
+    assert.deepEqual(
+      rows.map((x) => x.exit),
+      ['dante', 'ferry'],
+    );
     for (const row of rows) {
       assert.match(row.tlsSubject ?? '', /CN=ferry check origin/);
       assert.equal(row.differs, null, 'two exits, two different /ip answers: there is no majority');
@@ -130,14 +177,20 @@ describe('ferry check and ferry audit-proxy', { skip: skipReason(needs) }, () =>
     const rep = await audit('http://10.50.1.2:3128');
     assert.deepEqual(rep.errors, []);
     assert.equal(rep.anonymity, 'transparent');
-    assert.ok(rep.revealing.some((h) => /^X-Forwarded-For: .*10\.50\.1\.1/i.test(h)), rep.revealing.join('; '));
+    assert.ok(
+      rep.revealing.some((h) => /^X-Forwarded-For: .*10\.50\.1\.1/i.test(h)),
+      rep.revealing.join('; '),
+    );
     assert.equal(rep.exitAddress, '10.60.1.2');
     assert.equal(rep.modifiesBodies, false);
     assert.equal(rep.interceptsTls, false);
   });
 
   it('audit-proxy: a Ferry upstream is elite, over HTTP and SOCKS5', async () => {
-    for (const url of [`http://${UP_USER}:${UP_PASS}@10.50.4.2:1080`, `socks5://${UP_USER}:${UP_PASS}@10.50.4.2:1080`]) {
+    for (const url of [
+      `http://${UP_USER}:${UP_PASS}@10.50.4.2:1080`,
+      `socks5://${UP_USER}:${UP_PASS}@10.50.4.2:1080`,
+    ]) {
       const rep = await audit(url);
       assert.deepEqual(rep.errors, [], url);
       assert.equal(rep.anonymity, 'elite', `${url}: ${rep.revealing.join('; ')}`);
@@ -148,12 +201,21 @@ describe('ferry check and ferry audit-proxy', { skip: skipReason(needs) }, () =>
     }
   });
 
-  it('audit-proxy: a proxy that rewrites pages is modifying', async () => {
+  it('audit-proxy: a proxy that rewrites pages is modifying, and its TLS interception is caught', async () => {
     const rep = await audit('http://10.50.3.2:8080');
     assert.deepEqual(rep.errors, []);
     assert.equal(rep.modifiesBodies, true);
-    const text = await ferry(['audit-proxy', 'http://10.50.3.2:8080', '--origin', `${ORIGIN}:80`]);
+    assert.equal(rep.interceptsTls, true);
+    const text = await ferry([
+      'audit-proxy',
+      'http://10.50.3.2:8080',
+      '--origin',
+      `${ORIGIN}:80`,
+      '--origin-tls',
+      '443',
+    ]);
     assert.equal(text.code, 1);
     assert.match(text.out, /bodies: +MODIFIED/);
+    assert.match(text.out, /TLS: +INTERCEPTED/);
   });
 });

@@ -8,7 +8,17 @@ import { skipReason } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
 import { adminRequest, adminSocketPath, type ExitsReport } from '../../../src/server/admin-socket.js';
 import { parseCidr, cidrContains, parseIp } from '../../../src/net/cidr.js';
-import { buildTopology, ORIGIN, ORIGIN6, PREFIX6, startGateway, UP_PASS, UP_USER, type Topology } from './topology.js';
+import {
+  buildTopology,
+  FERRY,
+  ORIGIN,
+  ORIGIN6,
+  PREFIX6,
+  startGateway,
+  UP_PASS,
+  UP_USER,
+  type Topology,
+} from './topology.js';
 
 const needs = { root: true, tools: ['curl', 'squid', 'tinyproxy', 'danted', 'ip'] };
 const PW = 'alice-pw';
@@ -81,8 +91,10 @@ describe('exits in network namespaces', { skip: skipReason(needs) }, () => {
   }
   const http = (user: string, at = HC): string => `http://${user}:${PW}@${at}`;
   const socks = (user: string): string => `socks5h://${user}:${PW}@${S5}`;
-  const exits = (): Promise<ExitsReport> => adminRequest(adminSocketPath(gw.dataDir), 'GET', '/v1/exits') as Promise<ExitsReport>;
-  const member = async (pool: string, name: string) => (await exits()).pools.find((p) => p.name === pool)!.members.find((m) => m.name === name)!;
+  const exits = (): Promise<ExitsReport> =>
+    adminRequest(adminSocketPath(gw.dataDir), 'GET', '/v1/exits') as Promise<ExitsReport>;
+  const member = async (pool: string, name: string) =>
+    (await exits()).pools.find((p) => p.name === pool)!.members.find((m) => m.name === name)!;
 
   it('per-connection rotation: each new connection (HTTP or SOCKS5) takes the next exit', async () => {
     const seen: string[] = [];
@@ -108,10 +120,14 @@ describe('exits in network namespaces', { skip: skipReason(needs) }, () => {
     assert.equal(new Set(seen).size, 1, `a sticky session changed exit: ${seen.join(' ')}`);
     // Idle for its sesstime (2 s here), the session is forgotten; the next use picks anew, and
     // round-robin has moved on, so it lands elsewhere.
-    await waitFor('the sticky session to expire', async () => (await exits()).pools.find((p) => p.name === 'conn')!.stickySessions === 0, {
-      timeoutMs: 10_000,
-      intervalMs: 200,
-    });
+    await waitFor(
+      'the sticky session to expire',
+      async () => (await exits()).pools.find((p) => p.name === 'conn')!.stickySessions === 0,
+      {
+        timeoutMs: 10_000,
+        intervalMs: 200,
+      },
+    );
     const next = await viaProxy(socks(login));
     assert.notEqual(next[0], seen[0]);
   });
@@ -120,13 +136,31 @@ describe('exits in network namespaces', { skip: skipReason(needs) }, () => {
     const eu = topo.exits.filter((e) => e.kind === 'squid' || e.kind === 'tinyproxy').map((e) => e.egress);
     const us = topo.exits.filter((e) => e.kind === 'danted' || e.kind === 'ferry').map((e) => e.egress);
     const seenEu: string[] = [];
-    for (let i = 0; i < 3; i++) seenEu.push(...(await viaProxy(http('alice-region-eu'))), ...(await viaProxy(socks('alice-region-EU'))));
+    for (let i = 0; i < 3; i++)
+      seenEu.push(
+        ...(await viaProxy(http('alice-region-eu'))),
+        ...(await viaProxy(socks('alice-region-EU'))),
+      );
     assert.deepEqual(new Set(seenEu), new Set(eu));
     const seenUs: string[] = [];
-    for (let i = 0; i < 3; i++) seenUs.push(...(await viaProxy(http('alice-country-us'))), ...(await viaProxy(socks('alice-country-us'))));
+    for (let i = 0; i < 3; i++)
+      seenUs.push(
+        ...(await viaProxy(http('alice-country-us'))),
+        ...(await viaProxy(socks('alice-country-us'))),
+      );
     assert.deepEqual(new Set(seenUs), new Set(us));
     assert.deepEqual(await viaProxy(http('alice-country-fr')), eu.slice(1));
-    const r = await topo.inGw(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-x', http('alice-country-jp'), `http://${ORIGIN}/ip`]);
+    const r = await topo.inGw([
+      'curl',
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-x',
+      http('alice-country-jp'),
+      `http://${ORIGIN}/ip`,
+    ]);
     assert.equal(r.stdout, '403');
   });
 
@@ -138,12 +172,25 @@ describe('exits in network namespaces', { skip: skipReason(needs) }, () => {
       seen.push(...(await viaProxy(i % 2 ? socks('alice') : http('alice'))));
     }
     assert.ok(seen.every((a) => egress.has(a)));
-    await waitFor('tinyproxy to be ejected', async () => !(await member('conn', 'tiny')).healthy, { timeoutMs: 10_000, intervalMs: 100 });
+    await waitFor('tinyproxy to be ejected', async () => !(await member('conn', 'tiny')).healthy, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
+    // The operator sees it too.
+    const table = await topo.inGw(['node', FERRY, 'exits', '--data-dir', gw.dataDir]);
+    assert.match(
+      table.stdout,
+      /^\s+tiny\s+http\s+region=eu,country=fr\s+DOWN since /m,
+      table.stdout + table.stderr,
+    );
     const without: string[] = [];
     for (let i = 0; i < 8; i++) without.push(...(await viaProxy(http('alice'))));
     assert.ok(!without.includes(tiny.egress), 'an ejected exit got traffic');
     await tiny.start();
-    await waitFor('tinyproxy to be healthy again', async () => (await member('conn', 'tiny')).healthy, { timeoutMs: 10_000, intervalMs: 100 });
+    await waitFor('tinyproxy to be healthy again', async () => (await member('conn', 'tiny')).healthy, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
     const back: string[] = [];
     for (let i = 0; i < 8; i++) back.push(...(await viaProxy(http('alice'))));
     assert.ok(back.includes(tiny.egress), 'the recovered exit gets traffic again');
@@ -151,7 +198,8 @@ describe('exits in network namespaces', { skip: skipReason(needs) }, () => {
 
   it('IPv6 prefix rotation: every request leaves from a distinct address of the prefix', async () => {
     const seen = [];
-    for (let i = 0; i < 8; i++) seen.push(...(await viaProxy(http('alice', H6), 1, `http://[${ORIGIN6}]/ip`)));
+    for (let i = 0; i < 8; i++)
+      seen.push(...(await viaProxy(http('alice', H6), 1, `http://[${ORIGIN6}]/ip`)));
     assert.equal(new Set(seen).size, 8, seen.join(' '));
     const prefix = parseCidr(PREFIX6);
     for (const a of seen) assert.ok(cidrContains(prefix, parseIp(a)!), `${a} is outside ${PREFIX6}`);
@@ -160,11 +208,25 @@ describe('exits in network namespaces', { skip: skipReason(needs) }, () => {
   it('churn through rotating exits leaves file descriptors and memory flat', async () => {
     const pid = gw.proc.child.pid!;
     const fds = (): number => readdirSync(`/proc/${pid}/fd`).length;
-    const rssKb = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+    const rssKb = (): number =>
+      Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
     const round = async (r: number): Promise<void> => {
       // Four clients at once, 100 requests each on one connection; half with sticky sessions.
       const runs = [0, 1, 2, 3].map((c) =>
-        topo.inGw(['curl', '-s', '-o', '/dev/null', '--max-time', '60', '-x', c % 2 ? http(`alice-session-r${r}c${c}-sesstime-1`) : http('alice', HR), ...Array<string>(100).fill(`http://${ORIGIN}/known`)], 90_000),
+        topo.inGw(
+          [
+            'curl',
+            '-s',
+            '-o',
+            '/dev/null',
+            '--max-time',
+            '60',
+            '-x',
+            c % 2 ? http(`alice-session-r${r}c${c}-sesstime-1`) : http('alice', HR),
+            ...Array<string>(100).fill(`http://${ORIGIN}/known`),
+          ],
+          90_000,
+        ),
       );
       for (const x of await Promise.all(runs)) assert.equal(x.code, 0, x.stderr);
     };
@@ -173,11 +235,18 @@ describe('exits in network namespaces', { skip: skipReason(needs) }, () => {
     const rss0 = rssKb();
     for (let r = 1; r <= 6; r++) await round(r);
     // Idle upstream connections expire from the keep-alive pool; then the count must be back.
-    await waitFor(`fds back near ${fd0} (now ${fds()})`, () => fds() <= fd0 + 8, { timeoutMs: 30_000, intervalMs: 250 });
+    await waitFor(`fds back near ${fd0} (now ${fds()})`, () => fds() <= fd0 + 8, {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    });
     const rss1 = rssKb();
     assert.ok(rss1 < rss0 * 1.5 + 20_000, `RSS grew from ${rss0} kB to ${rss1} kB`);
     const st = (await exits()).pools.find((p) => p.name === 'conn')!;
-    await waitFor('sticky sessions of the churn to expire', async () => (await exits()).pools.find((p) => p.name === 'conn')!.stickySessions === 0, { timeoutMs: 10_000, intervalMs: 200 });
+    await waitFor(
+      'sticky sessions of the churn to expire',
+      async () => (await exits()).pools.find((p) => p.name === 'conn')!.stickySessions === 0,
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
     assert.ok(st.members.every((m) => m.active >= 0));
   });
 });

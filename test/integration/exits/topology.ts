@@ -14,7 +14,35 @@ import { fileURLToPath } from 'node:url';
 import { Netns, veth } from '../../helpers/netns.js';
 import { start, type Proc } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
-import { run, runAsync } from '../../helpers/proc.js';
+import { spawn as spawnChild } from 'node:child_process';
+import { run } from '../../helpers/proc.js';
+
+/**
+ * Runs a command to completion without blocking. Unlike helpers/proc.ts runAsync it gives the child
+ * no stdin: a child that exits before we close its stdin would raise EPIPE there, unhandled.
+ */
+export function runAsync(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawnChild(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.once('error', (e) => {
+      clearTimeout(t);
+      resolve({ code: -1, stdout, stderr: stderr + e.message });
+    });
+    child.once('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
 
 export const FERRY = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
 export const CHECK_ORIGIN_JS = fileURLToPath(new URL('../../../src/audit/check-origin.js', import.meta.url));
@@ -57,7 +85,10 @@ function sh(ns: Netns, cmd: string): void {
   ns.exec(['sh', '-c', cmd]);
 }
 
-export async function buildTopology(kinds: ExitKind[], opts: { variants?: Record<string, string> } = {}): Promise<Topology> {
+export async function buildTopology(
+  kinds: ExitKind[],
+  opts: { variants?: Record<string, string> } = {},
+): Promise<Topology> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-exits-'));
   chmodSync(dir, 0o777); // squid and tinyproxy drop privileges and write their pid files here
   const made: Netns[] = [];
@@ -117,11 +148,20 @@ export async function buildTopology(kinds: ExitKind[], opts: { variants?: Record
         proc: null,
         async start() {
           exit.proc = spawn(ns, exitCommand(kind, dir, i, server, port));
-          await waitFor(`${kind} in ${ns.name} to listen on ${server}:${port}`, async () => {
-            const r = await runAsync('ip', ns.wrap(['sh', '-c', `ss -ltnH 'sport = :${port}' | grep -q .`]), { timeoutMs: 5000 });
-            if (exit.proc!.child.exitCode !== null) throw new Error(`${kind} exited: ${exit.proc!.output()}`);
-            return r.code === 0;
-          }, { timeoutMs: 20_000, intervalMs: 50 });
+          await waitFor(
+            `${kind} in ${ns.name} to listen on ${server}:${port}`,
+            async () => {
+              const r = await runAsync(
+                'ip',
+                ns.wrap(['sh', '-c', `ss -ltnH 'sport = :${port}' | grep -q .`]),
+                { timeoutMs: 5000 },
+              );
+              if (exit.proc!.child.exitCode !== null)
+                throw new Error(`${kind} exited: ${exit.proc!.output()}`);
+              return r.code === 0;
+            },
+            { timeoutMs: 20_000, intervalMs: 50 },
+          );
         },
         async stop() {
           await exit.proc?.kill('SIGKILL');
@@ -151,7 +191,13 @@ export async function buildTopology(kinds: ExitKind[], opts: { variants?: Record
         `console.log('ready', o.port, o.tlsPort);\n`,
     );
     const op = spawn(origin, ['node', script]);
-    await waitFor('the check origin', () => op.output().includes('ready') || (op.child.exitCode !== null ? Promise.reject(new Error(op.output())) : false), { timeoutMs: 15_000 });
+    await waitFor(
+      'the check origin',
+      () =>
+        op.output().includes('ready') ||
+        (op.child.exitCode !== null ? Promise.reject(new Error(op.output())) : false),
+      { timeoutMs: 15_000 },
+    );
     await Promise.all(topo.exits.map((e) => e.start()));
     return topo;
   } catch (e) {
@@ -243,14 +289,22 @@ function exitCommand(kind: ExitKind, dir: string, i: number, server: string, por
 }
 
 /** Writes a gateway config (JSON is YAML) and starts `ferry serve` in gw; resolves once it listens. */
-export async function startGateway(topo: Topology, config: object, name = 'gw'): Promise<{ proc: Proc; dataDir: string; config: string }> {
+export async function startGateway(
+  topo: Topology,
+  config: object,
+  name = 'gw',
+): Promise<{ proc: Proc; dataDir: string; config: string }> {
   const dataDir = join(topo.dir, `${name}-data`);
   const file = join(topo.dir, `${name}.json`);
   writeFileSync(file, JSON.stringify({ data_dir: dataDir, ...config }));
   const proc = topo.spawn(topo.gw, ['node', FERRY, 'serve', '-c', file]);
-  await waitFor('ferry serve in gw', () => {
-    if (proc.child.exitCode !== null) throw new Error(`ferry serve exited: ${proc.output()}`);
-    return proc.output().includes('gateway running');
-  }, { timeoutMs: 15_000 });
+  await waitFor(
+    'ferry serve in gw',
+    () => {
+      if (proc.child.exitCode !== null) throw new Error(`ferry serve exited: ${proc.output()}`);
+      return proc.output().includes('gateway running');
+    },
+    { timeoutMs: 15_000 },
+  );
   return { proc, dataDir, config: file };
 }

@@ -35,6 +35,8 @@ export interface ServerOptions {
   password?: string;
   users?: { name: string; ss_password: string; password?: string }[];
   handshake?: number;
+  /** Listen address (default 127.0.0.1:0). */
+  listen?: string;
 }
 
 /** A Ferry gateway with one Shadowsocks inbound on 127.0.0.1 (loopback destinations allowed). */
@@ -53,7 +55,7 @@ export async function startFerryServer(
         {
           name: 'ss',
           type: 'shadowsocks',
-          listen: '127.0.0.1:0',
+          listen: o.listen ?? '127.0.0.1:0',
           shadowsocks: { method: o.method, ...(o.password ? { password: o.password } : {}) },
         },
       ],
@@ -105,11 +107,12 @@ export async function startSsLocal(
   serverPort: number,
   method: string,
   password: string,
+  serverHost = '127.0.0.1',
 ): Promise<{ proc: Proc; port: number }> {
   const port = await freePort();
   const proc = start('ss-local', [
     '-s',
-    '127.0.0.1',
+    serverHost,
     '-p',
     String(serverPort),
     '-b',

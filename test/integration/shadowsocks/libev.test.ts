@@ -36,6 +36,20 @@ describe('shadowsocks-libev interop', { skip: skipReason(needs) }, () => {
     echo?.close();
   });
 
+  it('ss-local → Ferry server on [::1] (TCP and UDP over IPv6)', async (t) => {
+    if (!requirePrereqs(t, needs)) return;
+    const method = 'aes-256-gcm';
+    const server = await startFerryServer({ method, password: 'v6-pw', listen: '[::1]:0' });
+    cleanups.push(() => server.gw.close(0));
+    const local = await startSsLocal(server.port, method, 'v6-pw', '::1');
+    cleanups.push(() => local.proc.kill());
+    const body = JSON.parse(await curlSocks(local.port, `http://127.0.0.1:${origin.port}/v6`)) as {
+      url: string;
+    };
+    assert.equal(body.url, '/v6');
+    assert.equal(await socksUdpEcho(local.port, echo.port, 'udp v6'), 'echo:udp v6');
+  });
+
   for (const method of AEAD_METHODS) {
     it(`ss-local → Ferry server (${method}): TCP and UDP`, async (t) => {
       if (!requirePrereqs(t, needs)) return;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,6 +167,27 @@ describe('Shadowsocks server under hostile input', () => {
     assert.ok(back2.length > 0);
     u.close();
     for (const s of conns) s.destroy();
+  });
+
+  it('a client facing a server that answers garbage fails the session, not the process', async (t) => {
+    if (!requirePrereqs(t, { tools: ['curl'] })) return;
+    for (const method of ['aes-128-gcm', '2022-blake3-aes-128-gcm']) {
+      const fake = createServer((s) => {
+        s.on('error', () => undefined);
+        s.once('data', () => s.end(randomBytes(500)));
+      });
+      await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+      cleanups.push(() => new Promise<void>((r) => fake.close(() => r())));
+      const password = method.startsWith('2022') ? randomBytes(16).toString('base64') : 'pw';
+      const client = await startFerryClient(
+        `127.0.0.1:${(fake.address() as { port: number }).port}`,
+        method,
+        password,
+      );
+      cleanups.push(() => client.gw.close(0));
+      await assert.rejects(curlSocks(client.port, `http://127.0.0.1:${origin.port}/x`));
+      await assert.rejects(curlSocks(client.port, `http://127.0.0.1:${origin.port}/y`));
+    }
   });
 
   const capNeeds = { tools: ['tcpdump', 'ss-local', 'curl'] };

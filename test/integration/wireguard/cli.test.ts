@@ -39,7 +39,7 @@ describe('ferry wg keys', () => {
   });
 });
 
-describe('ferry-wg life cycle', { skip }, () => {
+describe('ferry-wg life cycle', { skip, timeout: 120_000 }, () => {
   const spaces: Netns[] = [];
   after(() => spaces.forEach((n) => n.destroy()));
 
@@ -87,7 +87,7 @@ describe('ferry-wg life cycle', { skip }, () => {
   });
 });
 
-describe('ferry wg up / show', { skip }, () => {
+describe('ferry wg up / show', { skip, timeout: 120_000 }, () => {
   const scratch = new Scratch();
   const spaces: Netns[] = [];
   const stops: (() => Promise<void>)[] = [];

@@ -98,14 +98,20 @@ export async function startImpl(ns: Netns, impl: Impl, name: string, env: string
           name,
         ];
   const proc = start('ip', ns.wrap(cmd));
-  await waitFor(
-    `${impl} to create /var/run/wireguard/${name}.sock`,
-    () => {
-      if (proc.child.exitCode !== null) throw new Error(`${impl} exited: ${proc.output()}`);
-      return existsSync(`/var/run/wireguard/${name}.sock`);
-    },
-    { timeoutMs: 15_000 },
-  );
+  try {
+    await waitFor(
+      `${impl} to create /var/run/wireguard/${name}.sock`,
+      () => {
+        if (proc.child.exitCode !== null) throw new Error(`${impl} exited: ${proc.output()}`);
+        return existsSync(`/var/run/wireguard/${name}.sock`);
+      },
+      { timeoutMs: 15_000 },
+    );
+  } catch (e) {
+    // Never leave a half-started process behind: it would keep the test runner alive.
+    await proc.kill('SIGKILL');
+    throw e;
+  }
   return proc;
 }
 
@@ -139,17 +145,29 @@ export class Pair {
     });
     const a0 = mk(nsA, implA, 1);
     const b0 = mk(nsB, implB, 2);
-    const [pa, pb] = await Promise.all([
+    // Until the pair is returned nobody else can tear it down: on any failure, do it here.
+    const started = await Promise.allSettled([
       startImpl(nsA, implA, a0.ifname, envA),
       startImpl(nsB, implB, b0.ifname),
     ]);
-    const pair = new Pair({ ...a0, proc: pa }, { ...b0, proc: pb });
-    for (const n of [pair.a, pair.b]) {
-      n.ns.ip(['addr', 'add', `${n.inner4}/24`, 'dev', n.ifname]);
-      n.ns.ip(['addr', 'add', `${n.inner6}/64`, 'dev', n.ifname, 'nodad']);
-      n.ns.ip(['link', 'set', n.ifname, 'mtu', '1420', 'up']);
+    try {
+      const [pa, pb] = started.map((r) => {
+        if (r.status === 'rejected') throw r.reason;
+        return r.value;
+      }) as [Proc, Proc];
+      const pair = new Pair({ ...a0, proc: pa }, { ...b0, proc: pb });
+      for (const n of [pair.a, pair.b]) {
+        n.ns.ip(['addr', 'add', `${n.inner4}/24`, 'dev', n.ifname]);
+        n.ns.ip(['addr', 'add', `${n.inner6}/64`, 'dev', n.ifname, 'nodad']);
+        n.ns.ip(['link', 'set', n.ifname, 'mtu', '1420', 'up']);
+      }
+      return pair;
+    } catch (e) {
+      for (const r of started) if (r.status === 'fulfilled') await r.value.kill('SIGKILL');
+      nsA.destroy();
+      nsB.destroy();
+      throw e;
     }
-    return pair;
   }
 
   /** Configures both sides as each other's peer with `wg set`. `v6Outer` uses the IPv6 veth addresses. */

@@ -43,7 +43,7 @@ function showconf(text: string): Record<string, string>[] {
   return out;
 }
 
-describe('wg(8) driving ferry-wg', { skip }, () => {
+describe('wg(8) driving ferry-wg', { skip, timeout: 120_000 }, () => {
   let ns: Netns | undefined;
   const scratch = new Scratch();
   let name = '';
@@ -174,7 +174,7 @@ describe('wg(8) driving ferry-wg', { skip }, () => {
   });
 });
 
-describe('wg-quick with ferry-wg', { skip }, () => {
+describe('wg-quick with ferry-wg', { skip, timeout: 120_000 }, () => {
   let a: Netns | undefined;
   let b: Netns | undefined;
   const scratch = new Scratch();
@@ -261,7 +261,7 @@ function pcapPayloads(file: string, type: number): Buffer[] {
   return out;
 }
 
-describe('hostile datagrams', { skip }, () => {
+describe('hostile datagrams', { skip, timeout: 120_000 }, () => {
   let pair: Pair | undefined;
   before(async () => {
     requirePrereqs(undefined, { ...WG_NEEDS, tools: [...WG_NEEDS.tools, 'tcpdump'] });
@@ -375,6 +375,36 @@ describe('hostile datagrams', { skip }, () => {
       'no garbage handshake completed',
     );
     assert.ok(await ping(p.b.ns, p.a.inner4, { count: 2 }), 'the established session is unaffected');
+  });
+
+  it('rebinds on `wg set listen-port` and the peer follows; a port in use leaves it where it was', async () => {
+    const p = pair!;
+    await pingUntil(p.a.ns, p.b.inner4);
+    p.a.ns.exec(['wg', 'set', p.a.ifname, 'listen-port', '51111']);
+    assert.equal(wgShow(p.a, 'listen-port'), '51111');
+    // a speaks first from its new port; b learns it from the authenticated packet (roaming).
+    await pingUntil(p.a.ns, p.b.inner4);
+    assert.equal(wgShow(p.b, 'endpoints').split(/\s+/)[1], `${p.a.outer4}:51111`);
+    // Asking for a port that is taken fails with EADDRINUSE and keeps the tunnel on 51111.
+    const holder = start(
+      'ip',
+      p.a.ns.wrap([
+        'node',
+        '-e',
+        "require('dgram').createSocket('udp4').bind(51112); setTimeout(() => {}, 30000)",
+      ]),
+    );
+    try {
+      await waitFor('port 51112 held', async () =>
+        (await runAsync('ip', p.a.ns.wrap(['ss', '-Hlun', 'sport = :51112']))).stdout.includes('51112'),
+      );
+      const r = await runAsync('ip', p.a.ns.wrap(['wg', 'set', p.a.ifname, 'listen-port', '51112']));
+      assert.notEqual(r.code, 0);
+    } finally {
+      await holder.kill('SIGKILL');
+    }
+    assert.equal(wgShow(p.a, 'listen-port'), '51111');
+    assert.ok(await ping(p.b.ns, p.a.inner4, { count: 2 }), 'still reachable on the old port');
   });
 
   it('follows the link: down stops the device, up restarts it with a new handshake', async () => {

@@ -16,7 +16,13 @@ function build(outbounds: unknown[]) {
 describe('exit configuration', () => {
   it('builds pools before their members are declared, and chains through `via`', () => {
     const m = build([
-      { name: 'pool', type: 'pool', members: ['hop2', { outbound: 's5', tags: { Region: 'EU' }, weight: 3 }], strategy: 'weighted', rotation: 'request' },
+      {
+        name: 'pool',
+        type: 'pool',
+        members: ['hop2', { outbound: 's5', tags: { Region: 'EU' }, weight: 3 }],
+        strategy: 'weighted',
+        rotation: 'request',
+      },
       { name: 'hop2', type: 'http', server: '10.0.0.2:3128', via: 'hop1', username: 'u', password: 'p' },
       { name: 'hop1', type: 'socks5', server: '10.0.0.1:1080' },
       { name: 's5', type: 'socks4a', server: 'proxy.example:1080' },
@@ -26,7 +32,13 @@ describe('exit configuration', () => {
     assert.ok(m.get('hop2') instanceof UpstreamOutbound);
     assert.ok(m.get('v6') instanceof SourceAddressOutbound);
     const st = (m.get('pool') as PoolOutbound).state();
-    assert.deepEqual(st.members.map((x) => [x.name, x.tags, x.weight]), [['hop2', {}, 1], ['s5', { region: 'eu' }, 3]]);
+    assert.deepEqual(
+      st.members.map((x) => [x.name, x.tags, x.weight]),
+      [
+        ['hop2', {}, 1],
+        ['s5', { region: 'eu' }, 3],
+      ],
+    );
     for (const o of m.values()) o.close?.();
   });
 
@@ -53,8 +65,18 @@ describe('exit configuration', () => {
         ]),
       /is a pool/,
     );
-    assert.throws(() => build([{ name: 'v6', type: 'direct', ipv6_prefix: '10.0.0.0/8' }]), /not an IPv6 prefix/);
+    assert.throws(
+      () => build([{ name: 'v6', type: 'direct', ipv6_prefix: '10.0.0.0/8' }]),
+      /not an IPv6 prefix/,
+    );
     assert.throws(() => build([{ name: 'u', type: 'http', server: 'nope' }]), /server/);
-    assert.throws(() => build([{ name: 'p', type: 'pool', members: ['direct'], health: { probe: 'ftp://x' } }, { name: 'direct', type: 'direct' }]), /probe/);
+    assert.throws(
+      () =>
+        build([
+          { name: 'p', type: 'pool', members: ['direct'], health: { probe: 'ftp://x' } },
+          { name: 'direct', type: 'direct' },
+        ]),
+      /probe/,
+    );
   });
 });

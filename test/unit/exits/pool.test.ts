@@ -41,7 +41,11 @@ function session(user: string | null, params?: Record<string, string>, host = 'e
 }
 
 async function exitOf(pool: PoolOutbound, s: Session): Promise<string> {
-  const sock = (await pool.dial(s.dest, { guard: ALLOW_ALL, connectTimeoutMs: 1000, session: s })) as unknown as { exit: string };
+  const sock = (await pool.dial(s.dest, {
+    guard: ALLOW_ALL,
+    connectTimeoutMs: 1000,
+    session: s,
+  })) as unknown as { exit: string };
   return sock.exit;
 }
 
@@ -51,7 +55,10 @@ function makePool(over: Partial<PoolConfig> = {}, names = ['a', 'b', 'c', 'd']) 
   const clock = { now: () => t, advance: (ms: number) => (t += ms) };
   const pool = new PoolOutbound({
     name: 'p',
-    members: exits.map((e, i) => ({ outbound: e, tags: { region: i < 2 ? 'eu' : 'us', country: ['de', 'fr', 'us', 'us'][i]! } })),
+    members: exits.map((e, i) => ({
+      outbound: e,
+      tags: { region: i < 2 ? 'eu' : 'us', country: ['de', 'fr', 'us', 'us'][i]! },
+    })),
     now: clock.now,
     ...over,
   });
@@ -135,7 +142,10 @@ describe('pool outbound', () => {
     for (let i = 0; i < 6; i++) seen.add(await exitOf(pool, session('alice', { region: 'eu' })));
     assert.deepEqual([...seen].sort(), ['a', 'b']);
     assert.equal(await exitOf(pool, session('alice', { country: 'fr' })), 'b');
-    await assert.rejects(exitOf(pool, session('alice', { country: 'jp' })), (e: FerryError) => e.code === 'E_POLICY_DENIED' && /country=jp/.test(e.message));
+    await assert.rejects(
+      exitOf(pool, session('alice', { country: 'jp' })),
+      (e: FerryError) => e.code === 'E_POLICY_DENIED' && /country=jp/.test(e.message),
+    );
     pool.close();
   });
 
@@ -162,7 +172,10 @@ describe('pool outbound', () => {
     const { pool, exits } = makePool();
     for (const e of exits) e.destRefuses = true;
     await assert.rejects(exitOf(pool, session(null)), /destination refused/);
-    assert.equal(exits.reduce((n, e) => n + e.dials, 0), 1);
+    assert.equal(
+      exits.reduce((n, e) => n + e.dials, 0),
+      1,
+    );
     assert.ok(pool.state().members.every((m) => m.healthy && m.consecutiveFails === 0));
     pool.close();
   });
@@ -171,7 +184,10 @@ describe('pool outbound', () => {
     const { pool, exits } = makePool({ maxAttempts: 2 });
     for (const e of exits) e.broken = true;
     await assert.rejects(exitOf(pool, session(null)), /2 exit\(s\) failed/);
-    assert.equal(exits.reduce((n, e) => n + e.dials, 0), 2);
+    assert.equal(
+      exits.reduce((n, e) => n + e.dials, 0),
+      2,
+    );
     pool.close();
   });
 
@@ -203,7 +219,11 @@ describe('pool outbound', () => {
     const pool = new PoolOutbound({
       name: 'w',
       strategy: 'weighted',
-      members: [{ outbound: exits[0]!, weight: 5 }, { outbound: exits[1]!, weight: 1 }, { outbound: exits[2]!, weight: 1 }],
+      members: [
+        { outbound: exits[0]!, weight: 5 },
+        { outbound: exits[1]!, weight: 1 },
+        { outbound: exits[2]!, weight: 1 },
+      ],
     });
     const seq = [];
     for (let i = 0; i < 7; i++) seq.push(await exitOf(pool, session(null)));
@@ -217,7 +237,8 @@ describe('pool outbound', () => {
     const hosts = Array.from({ length: 200 }, (_, i) => `h${i}.example`);
     const where = new Map<string, string>();
     for (const h of hosts) where.set(h, await exitOf(pool, session(null, undefined, h)));
-    for (const h of hosts.slice(0, 20)) assert.equal(await exitOf(pool, session(null, undefined, h)), where.get(h));
+    for (const h of hosts.slice(0, 20))
+      assert.equal(await exitOf(pool, session(null, undefined, h)), where.get(h));
     assert.ok(new Set(where.values()).size === 4, 'all members get hosts');
     const { pool: three } = makePool({ strategy: 'hash' }, ['a', 'b', 'c']);
     for (const h of hosts) {
@@ -230,7 +251,11 @@ describe('pool outbound', () => {
 
   it('least-connections prefers the member with fewest open connections', async () => {
     const { pool } = makePool({ strategy: 'least-connections' }, ['a', 'b']);
-    const s1 = (await pool.dial(makeDestination('x', 1), { guard: ALLOW_ALL, connectTimeoutMs: 1000, session: session(null) })) as unknown as EventEmitter & { exit: string };
+    const s1 = (await pool.dial(makeDestination('x', 1), {
+      guard: ALLOW_ALL,
+      connectTimeoutMs: 1000,
+      session: session(null),
+    })) as unknown as EventEmitter & { exit: string };
     // a holds one connection: the next ones go to b while it is open.
     assert.equal(await exitOf(pool, session(null)), s1.exit === 'a' ? 'b' : 'a');
     s1.emit('close');

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyLoginParams, isReservedLogin, parseLogin, tagFilter } from '../../../src/auth/username-params.js';
+import {
+  applyLoginParams,
+  isReservedLogin,
+  parseLogin,
+  tagFilter,
+} from '../../../src/auth/username-params.js';
 import { validateConfig } from '../../../src/config/load.js';
 
 describe('login parameters', () => {
@@ -48,7 +53,9 @@ describe('login parameters', () => {
   });
 
   it('applyLoginParams moves parameters into the session once', () => {
-    const s: { user: string | null; params?: Readonly<Record<string, string>> } = { user: 'alice-country-de' };
+    const s: { user: string | null; params?: Readonly<Record<string, string>> } = {
+      user: 'alice-country-de',
+    };
     applyLoginParams(s);
     assert.equal(s.user, 'alice');
     assert.equal(s.params?.country, 'de');
@@ -63,7 +70,11 @@ describe('login parameters', () => {
     assert.equal(isReservedLogin('eve-session-1'), true);
     assert.equal(isReservedLogin('eve-smith'), false);
     assert.throws(
-      () => validateConfig({ users: [{ name: 'eve-country-us', password: 'x' }], inbounds: [{ name: 'h', type: 'http', listen: '127.0.0.1:0' }] }),
+      () =>
+        validateConfig({
+          users: [{ name: 'eve-country-us', password: 'x' }],
+          inbounds: [{ name: 'h', type: 'http', listen: '127.0.0.1:0' }],
+        }),
       /exit parameters/,
     );
   });

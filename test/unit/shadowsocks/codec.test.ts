@@ -42,6 +42,42 @@ describe('chunk stream', () => {
     });
   }
 
+  for (const alg of ['aes-128-gcm', 'chacha20-poly1305'] as const) {
+    it(`${alg}: held-back tails keep the stream intact and fill the chunks of 64 KiB reads`, () => {
+      const key = randomBytes(alg === 'aes-128-gcm' ? 16 : 32);
+      const inner = createAead(alg, key);
+      let calls = 0;
+      const counting = {
+        seal: (n: Uint8Array, s: Uint8Array, d: Buffer, o: number) => (calls++, inner.seal(n, s, d, o)),
+        sealParts: (n: Uint8Array, a: Uint8Array, b: Uint8Array, d: Buffer, o: number) => (
+          calls++,
+          inner.sealParts(n, a, b, d, o)
+        ),
+        open: (n: Uint8Array, x: Buffer) => inner.open(n, x),
+      };
+      for (const max of [0x3fff, 0xffff]) {
+        const sealer = new ChunkSealer(counting, max);
+        const reads = Array.from({ length: 40 }, () => randomBytes(65536));
+        const wire: Buffer[] = [];
+        calls = 0;
+        for (const r of reads) wire.push(sealer.seal(r, true));
+        const flushed = sealer.flush();
+        if (flushed) wire.push(flushed);
+        assert.equal(sealer.flush(), null);
+        // Full chunks only, plus the final flush: 40 × 64 KiB in ceil(total / max) chunks.
+        assert.equal(calls, 2 * Math.ceil((40 * 65536) / max));
+        const out: Buffer[] = [];
+        const opener = new ChunkOpener(createAead(alg, key), max, (p) => out.push(Buffer.from(p)));
+        assert.ok(opener.push(Buffer.concat(wire)));
+        assert.deepEqual(Buffer.concat(out), Buffer.concat(reads));
+      }
+      // Short writes are never held: interactive data goes out at once.
+      const s2 = new ChunkSealer(createAead(alg, key), 0x3fff);
+      s2.seal(Buffer.from('ping'), true);
+      assert.equal(s2.holding, false);
+    });
+  }
+
   it('a flipped bit fails authentication; an AEAD length above 0x3FFF is refused', () => {
     const key = randomBytes(32);
     const wire = new ChunkSealer(createAead('aes-256-gcm', key), 0x3fff).seal(Buffer.from('some payload'));
