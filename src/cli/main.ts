@@ -16,6 +16,8 @@ import { registerUserCommands } from './user.js';
 import { registerTierCommands } from './tier.js';
 import { registerTokenCommands } from './token.js';
 import { registerUsageCommands } from './usage.js';
+import { registerWgCommands } from './wg.js';
+import { registerConnect } from './connect.js';
 
 // A worker of `ferry serve --workers N` runs this same file; it takes its orders from the primary.
 if (cluster.isWorker && process.env[WORKER_ENV] === '1') {
@@ -36,6 +38,8 @@ function main(): void {
   registerTierCommands(program);
   registerTokenCommands(program);
   registerUsageCommands(program);
+  registerWgCommands(program);
+  registerConnect(program);
 
   program.parseAsync(process.argv).catch((err: unknown) => {
     if (err instanceof FerryError) {

@@ -17,8 +17,12 @@ const SHARED_SIZE = 16 * 1024;
 const OWN_SIZE = 256 * 1024;
 const shared = Buffer.allocUnsafe(SHARED_SIZE);
 
-/** Receives read bytes. `buf` is valid only during the call; return false to stop reading. */
-export type Sink = (socket: Socket, buf: Buffer) => boolean;
+/**
+ * Receives read bytes; return false to stop reading. When `reused` is true, `buf` is this socket's
+ * own read buffer: the next read overwrites it, so the sink must stop reading until whatever it
+ * did with the bytes no longer refers to them. Otherwise `buf` is a private copy.
+ */
+export type Sink = (socket: Socket, buf: Buffer, reused: boolean) => boolean;
 
 interface FastReadState {
   own: Buffer | null;
@@ -38,7 +42,7 @@ function onRead(this: FastSocket, n: number, buf: Buffer): boolean {
     return false;
   }
   // Shared-buffer bytes must not outlive the call (another socket reads into it next).
-  return st.sink(this, own ? buf.subarray(0, n) : Buffer.from(buf.subarray(0, n)));
+  return own ? st.sink(this, buf.subarray(0, n), true) : st.sink(this, Buffer.from(buf.subarray(0, n)), false);
 }
 
 export interface FastRead {

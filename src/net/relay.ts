@@ -38,6 +38,7 @@ class RelayState {
   ended = false;
   aEnded = false;
   bEnded = false;
+  closed = 0;
   // A side is read only when neither its peer's write buffer is full nor the rate limit says wait.
   aWaitDrain = false;
   aWaitRate = false;
@@ -60,6 +61,13 @@ class RelayState {
     if (signal) this.signals.push(signal);
     if (meter.signal) this.signals.push(meter.signal);
   }
+
+  /** Write callback for reused fast-read buffers (see sinkB). */
+  readonly written = (): void => {
+    if (!this.bWaitDrain) return;
+    this.bWaitDrain = false;
+    if (!this.bWaitRate && !this.ended) this.b.resume();
+  };
 
   /** AbortSignal listener. */
   handleEvent(): void {
@@ -149,12 +157,16 @@ function onBData(this: RelaySocket, chunk: Buffer): void {
   if (!st.down(chunk.length, st.a.write(chunk))) this.pause();
 }
 
-/** Fast-read sink for b: the buffer may be reused after we return unless we stop reading. */
-function sinkB(b: Socket, buf: Buffer): boolean {
+/**
+ * Fast-read sink for b. A reused buffer may only be read into again once the write that refers to
+ * it has completed: if a write is still queued after write() returns (the kernel did not take it
+ * all, or TLS has not flushed), reading stops until its callback (or 'drain') says it is done.
+ */
+function sinkB(b: Socket, buf: Buffer, reused: boolean): boolean {
   const st = (b as RelaySocket)[kRelay]!;
   const a = st.a;
-  a.write(buf);
-  // writableLength > 0: the kernel did not take everything and the write still refers to buf.
+  if (!reused) return st.down(buf.length, a.write(buf));
+  a.write(buf, st.written);
   return st.down(buf.length, a.writableLength === 0);
 }
 
@@ -181,32 +193,42 @@ function onBDrain(this: RelaySocket): void {
   if (!st.aWaitRate && !st.ended) st.a.resume();
 }
 
-// Half-close: when one side finishes sending, pass the FIN on and keep reading the other way.
+// Half-close: when one side finishes sending, pass the FIN on (end() flushes what is queued first)
+// and keep relaying the other way.
 function onAEnd(this: RelaySocket): void {
   const st = this[kRelay]!;
   st.aEnded = true;
   st.b.end();
-  if (st.bEnded) st.finish('closed');
 }
 
 function onBEnd(this: RelaySocket): void {
   const st = this[kRelay]!;
   st.bEnded = true;
   st.a.end();
-  if (st.aEnded) st.finish('closed');
 }
 
 function onError(this: RelaySocket, e: Error): void {
   this[kRelay]!.finish('error', e);
 }
 
+/**
+ * A socket closed. If both directions had ended, this is the orderly end and the other socket closes
+ * by itself once it has flushed what it still holds, so wait for it; destroying it now would drop
+ * those bytes. Otherwise the connection broke and the other side is torn down at once.
+ */
 function onClose(this: RelaySocket): void {
-  this[kRelay]!.finish('closed');
+  const st = this[kRelay]!;
+  st.closed++;
+  if (st.closed === 2 || !(st.aEnded && st.bEnded)) st.finish('closed');
 }
 
 export function relay(a: Socket, b: Socket, opts: RelayOptions): Promise<RelayResult> {
   return new Promise((resolve) => {
     const st = new RelayState(a, b, opts.meter ?? NO_METER, opts.idleTimeoutMs, opts.signal, resolve);
+    // A FIN from one side ends only that direction; without this Node would end our write side too
+    // when a FIN arrives, and bytes still flowing the other way would be lost.
+    a.allowHalfOpen = true;
+    b.allowHalfOpen = true;
     const ra = a as RelaySocket;
     const rb = b as RelaySocket;
     ra[kRelay] = st;

@@ -1,6 +1,7 @@
 // The router: ordered rules pick an outbound or reject. It knows no protocol; inbounds hand it a
 // Session, outbounds get the Decision. Rebuilt as a whole on reload and swapped atomically, so a
 // session is always decided by one consistent rule set.
+import { applyLoginParams } from '../auth/username-params.js';
 import { FerryError } from '../core/errors.js';
 import type { Session } from '../core/session.js';
 import { CidrSet } from '../net/cidr.js';
@@ -59,6 +60,8 @@ export class Router {
   }
 
   decide(s: Session): Decision {
+    // "alice-country-us-session-x" logins: rules see the user "alice"; the parameters go to pools.
+    applyLoginParams(s);
     let action = this.defaultAction;
     let ruleName: string | null = null;
     let allowPrivate = false;

@@ -52,6 +52,8 @@ export function runAsync(
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // A child that exits before reading its input must not raise EPIPE in the test process.
+    child.stdin.on('error', () => undefined);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -34,6 +34,8 @@ import {
   type Head,
 } from './head.js';
 import { OriginConn, poolKey, type OriginOwner, type OriginPool } from './origin-pool.js';
+import { applyLoginParams } from '../../auth/username-params.js';
+import { reuseKey } from '../../outbound/outbound.js';
 import { parseBasic } from './proxy-auth.js';
 import { CONNECT_OK, errorReply, REPLY_CLOSE, REPLY_KEEP, REPLY_KEEP_10 } from './replies.js';
 import { parseAbsoluteForm, parseAuthority, type Target } from './target.js';
@@ -381,14 +383,18 @@ export class ClientConn implements OriginOwner, ChunkSink {
     if (this.req!.method === 'CONNECT') return this.dial();
     const s = this.session!;
     let decision: Decision;
+    applyLoginParams(s); // "alice-country-us-session-x": rules and limits see "alice"
     try {
       decision = this.ctx.router().decide(s);
+      // A pool pins the exit of this request now (sticky, per request, ...), so that only an idle
+      // connection through that very exit is reused.
+      decision.outbound.selectExit?.(s);
     } catch (err) {
       const fe = asFerryError(err);
       logDenied(this.ctx, s, fe);
       return this.fail(fe);
     }
-    const key = poolKey(decision.outbound.name, s.dest);
+    const key = poolKey(reuseKey(decision.outbound, s), s.dest);
     const maxIdle = this.req!.bodyKind === BODY_NONE ? this.shared.poolIdleMs() : BODY_REUSE_MAX_IDLE_MS;
     const oc = this.shared.pool.take(key, decision.outbound, decision.guard, maxIdle);
     if (oc === null) return this.dial();
@@ -422,7 +428,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
     const d = opened.decision;
     const oc = new OriginConn(
       opened.socket,
-      poolKey(d.outbound.name, this.session!.dest),
+      poolKey(reuseKey(d.outbound, this.session!), this.session!.dest), // exit after failover
       d.outbound,
       d.guard,
       this.ctx.timeouts().idleMs,

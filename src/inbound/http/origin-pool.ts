@@ -139,11 +139,6 @@ export class OriginPool {
    * this very guard and has been idle for less than maxIdleMs, or null.
    */
   take(key: string, outbound: Outbound, guard: AddressGuard, maxIdleMs: number): OriginConn | null {
-    // An outbound that chooses an exit per session (a pool, rotating source addresses) may not be
-    // served by key alone: the idle connection may go out through another exit than the one this
-    // request must use. Until the inbound keys by reuseKey(outbound, session) (see
-    // Outbound.selectExit), such connections are never reused.
-    if (outbound.selectExit !== undefined) return null;
     const list = this.idle.get(key);
     if (list === undefined) return null;
     const now = Date.now();
@@ -163,7 +158,7 @@ export class OriginPool {
   /** Parks an idle connection; false when the pool is full (the caller closes it). */
   put(c: OriginConn): boolean {
     const lim = this.limits();
-    if (this.count >= lim.total || c.socket.destroyed || c.outbound.selectExit !== undefined) return false;
+    if (this.count >= lim.total || c.socket.destroyed) return false;
     let list = this.idle.get(c.key);
     if (list === undefined) {
       list = [];
