@@ -66,8 +66,12 @@ export class WgInterface {
   private closed = false;
   private timerWakeups = 0;
   private closeHandlers: ((reason: string) => void)[] = [];
-  /** The clock handed to the Device; nextDeadline() is in the same unit (milliseconds). */
-  private readonly now = (): number => performance.now();
+  /**
+   * The clock handed to the Device; nextDeadline() is in the same unit (milliseconds).
+   * FERRY_WG_CLOCK_SCALE (tests only) runs the protocol's timers faster than real time, so an
+   * interop test can see a rekey (REKEY_AFTER_TIME, 120 s) against a real peer in seconds.
+   */
+  private readonly now = clockFromEnv();
 
   private constructor(tun: TunDevice, log: LogFn) {
     this.tun = tun;
@@ -290,4 +294,10 @@ export class WgInterface {
     this.tun.close();
     for (const cb of this.closeHandlers) cb(reason);
   }
+}
+
+function clockFromEnv(): () => number {
+  const scale = Number(process.env.FERRY_WG_CLOCK_SCALE ?? '1');
+  if (!Number.isFinite(scale) || scale <= 0 || scale === 1) return () => performance.now();
+  return () => performance.now() * scale;
 }
