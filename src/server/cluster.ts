@@ -15,6 +15,7 @@ type ToWorker =
   | { type: 'reload'; config: unknown; id: number }
   | { type: 'stop'; drainMs: number };
 type FromWorker =
+  | { type: 'hello' }
   | { type: 'ready'; listeners: ListenerInfo[] }
   | { type: 'failed'; error: string }
   | { type: 'reloaded'; id: number; error?: string };
@@ -66,7 +67,10 @@ export class ClusterPrimary {
     this.workers.add(w);
     return new Promise((resolve, reject) => {
       const onMsg = (m: FromWorker): void => {
-        if (m.type === 'ready') {
+        // The worker says hello once it listens for messages: anything sent before that (say, on
+        // 'online', which fires before an ES module has finished loading) would be lost.
+        if (m.type === 'hello') w.send({ type: 'start', config: this.config } satisfies ToWorker);
+        else if (m.type === 'ready') {
           w.off('message', onMsg);
           resolve(m.listeners);
         } else if (m.type === 'failed') {
@@ -75,7 +79,6 @@ export class ClusterPrimary {
         }
       };
       w.on('message', onMsg);
-      w.once('online', () => w.send({ type: 'start', config: this.config } satisfies ToWorker));
       w.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
     });
   }
@@ -153,6 +156,7 @@ export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => undefined);
   process.on('SIGHUP', () => undefined);
+  process.send!({ type: 'hello' } satisfies FromWorker);
   // The primary is gone (killed hard): nobody can stop us any more, so stop now.
   process.on('disconnect', () => {
     void (gw?.close(0) ?? Promise.resolve()).then(() => process.exit(1));

@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
-# Experiment: Ferry HTTP inbound with FERRY_WORKERS (default 2) gateway processes behind
-# node:cluster (ferry-cluster.mjs). Not in the default peer list. See ferry.sh.
+# Ferry HTTP inbound with `serve --workers` (FERRY_WORKERS, default 2) worker processes behind
+# node:cluster. Not in the default peer list. See ferry.sh.
 FERRY_WORKERS=${FERRY_WORKERS:-2} exec "$(dirname "$0")/ferry.sh" http

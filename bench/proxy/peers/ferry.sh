@@ -6,10 +6,8 @@
 #   FERRY_HTTP_PORT=8090 FERRY_SOCKS_PORT=1090  the two listener ports
 #   FERRY_MAIN       another build to run (A/B of a change), default $REPO_DIR/dist/src/cli/main.js
 #   FERRY_NODE_ARGS  extra node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/proxybench/prof"
-#   FERRY_WORKERS=N  run N gateway processes behind node:cluster (bench/proxy/ferry-cluster.mjs);
-#                    the gateway itself has no cluster mode, this is an experiment harness only.
-#                    NODE_CLUSTER_SCHED_POLICY=none lets the kernel spread accepts instead of the
-#                    primary's round-robin.
+#   FERRY_WORKERS=N  `ferry serve --workers N`: N worker processes sharing the listeners
+#                    (node:cluster, the kernel spreads accepts); the harness measures the whole tree.
 . "$(dirname "$0")/../lib.sh"
 MODE=${1:-}
 HTTP_PORT=${FERRY_HTTP_PORT:-8090} SOCKS_PORT=${FERRY_SOCKS_PORT:-1090}
@@ -35,12 +33,8 @@ log: { level: warn }
 YAML
 # shellcheck disable=SC2206
 NODE_ARGS=(${FERRY_NODE_ARGS:-})
-if [ "${FERRY_WORKERS:-1}" -gt 1 ]; then
-  start_bg "ferry-$MODE" node "${NODE_ARGS[@]}" "$BENCH_DIR/ferry-cluster.mjs" "$FERRY_WORKERS" "$MAIN" \
-    serve --config "$CONF" --drain-timeout 1
-else
-  start_bg "ferry-$MODE" node "${NODE_ARGS[@]}" "$MAIN" serve --config "$CONF" --drain-timeout 1
-fi
+start_bg "ferry-$MODE" node "${NODE_ARGS[@]}" "$MAIN" serve --config "$CONF" --drain-timeout 1 \
+  --workers "${FERRY_WORKERS:-1}"
 wait_port $PORT 30 || { stop_pids $BG_PID; tail -n 20 "$LOG_DIR/ferry-$MODE.out" >&2; die "ferry did not listen on $PORT (see $LOG_DIR/ferry-$MODE.out)"; }
 echo "PID=$BG_PID"
 echo "PROXY_URL=$URL"

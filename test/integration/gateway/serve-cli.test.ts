@@ -8,6 +8,7 @@ import { runFerry, waitForListeners } from '../../helpers/ferry.js';
 import { requirePrereqs } from '../../helpers/prereq.js';
 import { runAsync } from '../../helpers/proc.js';
 import { startHttpOrigin } from '../../helpers/origin.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-serve-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -139,4 +140,44 @@ test('flags describe the common case without a file', async (t) => {
     assert.equal(JSON.parse(r.stdout).url, '/hello');
   }
   assert.ok(!p.stderr().includes('s3cret'), 'password never logged');
+});
+
+test('--workers 2: both workers serve, a reload reaches every worker, SIGTERM stops them all', async (t) => {
+  if (!requirePrereqs(t, { tools: ['curl'] })) return;
+  const origin = await startHttpOrigin();
+  const f = join(dir, 'cluster.yaml');
+  const cfg = (users: string[]): string =>
+    [
+      `data_dir: ${join(dir, 'cluster')}`,
+      'users:',
+      ...users.map((u) => `  - { name: ${u}, password: pw-${u} }`),
+      'inbounds: [{ name: h, type: http, listen: "127.0.0.1:0" }]',
+      'router: { allow_destinations: ["127.0.0.0/8"] }',
+    ].join('\n');
+  writeFileSync(f, cfg(['ann']));
+  const p = runFerry(['serve', '--config', f, '--workers', '2']);
+  t.after(async () => {
+    await p.stop('SIGKILL');
+    await origin.close();
+  });
+  const { h: port } = await waitForListeners(p, ['h']);
+  assert.match(p.stdout(), /2 workers/);
+  const status = async (user: string): Promise<string> =>
+    (await runAsync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-x', `http://${user}:pw-${user}@127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/`])).stdout;
+  // Many new connections: the kernel spreads them over both workers; all must succeed.
+  for (let i = 0; i < 10; i++) assert.equal(await status('ann'), '200');
+  assert.equal(await status('ben'), '407');
+  writeFileSync(f, cfg(['ann', 'ben']));
+  p.child.kill('SIGHUP');
+  // Every worker must know ben: ten consecutive successes on fresh connections.
+  await waitFor('ben to be accepted by every worker', async () => {
+    for (let i = 0; i < 10; i++) if ((await status('ben')) !== '200') return false;
+    return true;
+  });
+  const workers = (): number[] =>
+    readFileSync(`/proc/${p.child.pid}/task/${p.child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  const kids = workers();
+  assert.equal(kids.length, 2, 'two worker processes');
+  assert.equal(await p.stop(), 0);
+  for (const k of kids) assert.throws(() => process.kill(k, 0), 'worker exited with the primary');
 });
