@@ -15,12 +15,13 @@ hsA.precompute(a);
 const hsB = new Handshake(a.publicKey);
 hsB.precompute(b);
 
+// TAI64N timestamps must increase per peer across both measurements (replays are refused).
+let wall = Date.now();
 function measure(label, fn) {
   const end = performance.now() + seconds * 1000;
   let n = 0;
-  let wall = Date.now();
   const t0 = performance.now();
-  while (performance.now() < end) { fn(++wall, n++); }
+  while (performance.now() < end) { wall += 1000; fn(wall, n++); }
   const rate = n / ((performance.now() - t0) / 1000);
   console.log(`RESULT metric=${label} value=${rate.toFixed(0)} unit=handshakes/s`);
 }
