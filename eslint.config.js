@@ -2,10 +2,13 @@
 // floating promises (a common source of lost errors in network code).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 export default tseslint.config(
   { ignores: ['dist/', 'build/', 'node_modules/', 'native/', 'scripts/', 'bench/**/*.js'] },
   js.configs.recommended,
+  // Plain scripts (benchmarks) run on Node.
+  { files: ['**/*.mjs', '**/*.js'], languageOptions: { globals: globals.node } },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -42,7 +42,9 @@ function onRead(this: FastSocket, n: number, buf: Buffer): boolean {
     return false;
   }
   // Shared-buffer bytes must not outlive the call (another socket reads into it next).
-  return own ? st.sink(this, buf.subarray(0, n), true) : st.sink(this, Buffer.from(buf.subarray(0, n)), false);
+  return own
+    ? st.sink(this, buf.subarray(0, n), true)
+    : st.sink(this, Buffer.from(buf.subarray(0, n)), false);
 }
 
 export interface FastRead {

@@ -142,17 +142,17 @@ export class UsageManager {
     if (!s) return UNMETERED;
     const live: LiveSession = { ctrl: new AbortController(), id: nextLiveId++ };
     s.sessions.add(live);
-    const self = this;
+    const abortAll = (st: UserState): void => this.abortAll(st);
     return {
       signal: live.ctrl.signal,
       up(n: number): number {
         s.pendingUp += n;
-        if (s.quotaSpent()) self.abortAll(s);
+        if (s.quotaSpent()) abortAll(s);
         return s.up ? s.up.take(n) : 0;
       },
       down(n: number): number {
         s.pendingDown += n;
-        if (s.quotaSpent()) self.abortAll(s);
+        if (s.quotaSpent()) abortAll(s);
         return s.down ? s.down.take(n) : 0;
       },
       close(): void {

@@ -35,9 +35,11 @@ export function startTunnel(client: Socket, origin: Socket, t: TunnelStart): voi
     record?.meter.up(t.toOrigin.length);
   }
   const down = t.down;
-  void relay(client, origin, { idleTimeoutMs: t.idleMs, ...(record ? { meter: record.meter } : {}) }).then((r) => {
-    r.up += up;
-    r.down += down;
-    record?.done(r);
-  });
+  void relay(client, origin, { idleTimeoutMs: t.idleMs, ...(record ? { meter: record.meter } : {}) }).then(
+    (r) => {
+      r.up += up;
+      r.down += down;
+      record?.done(r);
+    },
+  );
 }

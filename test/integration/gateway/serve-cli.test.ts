@@ -163,7 +163,18 @@ test('--workers 2: both workers serve, a reload reaches every worker, SIGTERM st
   const { h: port } = await waitForListeners(p, ['h']);
   assert.match(p.stdout(), /2 workers/);
   const status = async (user: string): Promise<string> =>
-    (await runAsync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-x', `http://${user}:pw-${user}@127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/`])).stdout;
+    (
+      await runAsync('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-x',
+        `http://${user}:pw-${user}@127.0.0.1:${port}`,
+        `http://127.0.0.1:${origin.port}/`,
+      ])
+    ).stdout;
   // Many new connections: the kernel spreads them over both workers; all must succeed.
   for (let i = 0; i < 10; i++) assert.equal(await status('ann'), '200');
   assert.equal(await status('ben'), '407');
@@ -175,7 +186,11 @@ test('--workers 2: both workers serve, a reload reaches every worker, SIGTERM st
     return true;
   });
   const workers = (): number[] =>
-    readFileSync(`/proc/${p.child.pid}/task/${p.child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    readFileSync(`/proc/${p.child.pid}/task/${p.child.pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
   const kids = workers();
   assert.equal(kids.length, 2, 'two worker processes');
   assert.equal(await p.stop(), 0);

@@ -165,32 +165,36 @@ for (const { a, b, v6Outer, dgram } of combos) {
 // A rekey against the real peer: Ferry's clock runs 40x faster (FERRY_WG_CLOCK_SCALE), so its
 // REKEY_AFTER_TIME of 120 s passes in 3 s of real time, while wireguard-go keeps real time. Traffic
 // must keep flowing across the new handshake, and wireguard-go must record a newer one.
-describe('ferry (initiator, scaled clock) <-> wggo: re-handshake after REKEY_AFTER_TIME', { skip, timeout: 120_000 }, () => {
-  let pair: Pair | undefined;
-  before(async () => {
-    requirePrereqs(undefined, WG_NEEDS);
-    pair = await Pair.create('ferry', 'wggo', subnet++, ['FERRY_WG_CLOCK_SCALE=40']);
-    pair.configure({ v6Outer: false });
-  });
-  after(async () => {
-    await pair?.destroy();
-  });
+describe(
+  'ferry (initiator, scaled clock) <-> wggo: re-handshake after REKEY_AFTER_TIME',
+  { skip, timeout: 120_000 },
+  () => {
+    let pair: Pair | undefined;
+    before(async () => {
+      requirePrereqs(undefined, WG_NEEDS);
+      pair = await Pair.create('ferry', 'wggo', subnet++, ['FERRY_WG_CLOCK_SCALE=40']);
+      pair.configure({ v6Outer: false });
+    });
+    after(async () => {
+      await pair?.destroy();
+    });
 
-  it('rekeys and keeps carrying traffic', async () => {
-    const p = pair!;
-    await pingUntil(p.a.ns, p.b.inner4);
-    const first = Number(wgShow(p.b, 'latest-handshakes').split(/\s+/)[1]);
-    assert.ok(first > 0, 'first handshake recorded by wireguard-go');
-    // latest-handshakes has 1 s resolution: wait until wireguard-go reports a later handshake,
-    // pinging meanwhile (Ferry rekeys on send once the session is older than REKEY_AFTER_TIME).
-    await waitFor(
-      'wireguard-go to record a second handshake',
-      async () => {
-        await ping(p.a.ns, p.b.inner4, { count: 1 });
-        return Number(wgShow(p.b, 'latest-handshakes').split(/\s+/)[1]) > first;
-      },
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
-    assert.ok(await ping(p.a.ns, p.b.inner4, { count: 3 }), 'traffic flows on the new session');
-  });
-});
+    it('rekeys and keeps carrying traffic', async () => {
+      const p = pair!;
+      await pingUntil(p.a.ns, p.b.inner4);
+      const first = Number(wgShow(p.b, 'latest-handshakes').split(/\s+/)[1]);
+      assert.ok(first > 0, 'first handshake recorded by wireguard-go');
+      // latest-handshakes has 1 s resolution: wait until wireguard-go reports a later handshake,
+      // pinging meanwhile (Ferry rekeys on send once the session is older than REKEY_AFTER_TIME).
+      await waitFor(
+        'wireguard-go to record a second handshake',
+        async () => {
+          await ping(p.a.ns, p.b.inner4, { count: 1 });
+          return Number(wgShow(p.b, 'latest-handshakes').split(/\s+/)[1]) > first;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+      assert.ok(await ping(p.a.ns, p.b.inner4, { count: 3 }), 'traffic flows on the new session');
+    });
+  },
+);

@@ -32,7 +32,7 @@ test('idle time never accumulates more than the burst', () => {
 });
 
 test('setRate takes effect at once', () => {
-  let now = 0;
+  const now = 0;
   const b = new TokenBucket(1000, 1000, () => now);
   b.take(1000);
   b.setRate(10_000, 1000);

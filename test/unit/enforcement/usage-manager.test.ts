@@ -45,15 +45,24 @@ test('quota: sessions are refused once spent, open ones are aborted, usage is fl
   const { store, rows } = usageStore(900);
   const m = new UsageManager({ store, flushMs: 0 });
   await m.setPolicies([{ userId: 7, name: 'amy', tier: tier({ quotaBytes: 1000 }) }]);
-  assert.equal(code(() => m.admit('amy', 'proxy', 'direct')), 'ok');
+  assert.equal(
+    code(() => m.admit('amy', 'proxy', 'direct')),
+    'ok',
+  );
   const meter = m.meter('amy');
   meter.up(60);
   assert.equal(meter.signal!.aborted, false);
   meter.down(40);
   assert.equal(meter.signal!.aborted, true, 'the byte that reaches the quota ends the session');
-  assert.equal(code(() => m.admit('amy', 'proxy', 'direct')), 'E_QUOTA');
+  assert.equal(
+    code(() => m.admit('amy', 'proxy', 'direct')),
+    'E_QUOTA',
+  );
   await m.flush();
-  assert.deepEqual(rows.map((r) => [r.userId, r.bytesUp, r.bytesDown]), [[7, 60, 40]]);
+  assert.deepEqual(
+    rows.map((r) => [r.userId, r.bytesUp, r.bytesDown]),
+    [[7, 60, 40]],
+  );
   await m.flush();
   assert.equal(rows.length, 1, 'nothing pending, nothing written');
 });
@@ -61,22 +70,50 @@ test('quota: sessions are refused once spent, open ones are aborted, usage is fl
 test('tier rules: inbound kinds, exits, concurrent connections, expiry', async () => {
   let now = Date.UTC(2026, 10, 26);
   const m = new UsageManager({ store: null, now: () => now });
-  await m.setPolicies([{ userId: 1, name: 'bo', tier: tier({ inbounds: ['proxy'], exits: ['direct'], maxConnections: 2, expiresAt: now + 1000 }) }]);
-  assert.equal(code(() => m.admit('bo', 'vpn', 'direct')), 'E_POLICY_DENIED');
-  assert.equal(code(() => m.admit('bo', 'proxy', 'us-east')), 'E_POLICY_DENIED');
+  await m.setPolicies([
+    {
+      userId: 1,
+      name: 'bo',
+      tier: tier({ inbounds: ['proxy'], exits: ['direct'], maxConnections: 2, expiresAt: now + 1000 }),
+    },
+  ]);
+  assert.equal(
+    code(() => m.admit('bo', 'vpn', 'direct')),
+    'E_POLICY_DENIED',
+  );
+  assert.equal(
+    code(() => m.admit('bo', 'proxy', 'us-east')),
+    'E_POLICY_DENIED',
+  );
   const a = m.meter('bo');
   m.meter('bo');
-  assert.equal(code(() => m.admit('bo', 'proxy', 'direct')), 'E_LIMIT');
+  assert.equal(
+    code(() => m.admit('bo', 'proxy', 'direct')),
+    'E_LIMIT',
+  );
   a.close();
-  assert.equal(code(() => m.admit('bo', 'proxy', 'direct')), 'ok');
+  assert.equal(
+    code(() => m.admit('bo', 'proxy', 'direct')),
+    'ok',
+  );
   now += 1000;
-  assert.equal(code(() => m.admit('bo', 'proxy', 'direct')), 'E_QUOTA');
-  assert.equal(code(() => m.admit('someone-from-config', 'vpn', 'x')), 'ok', 'users without a tier are not limited');
+  assert.equal(
+    code(() => m.admit('bo', 'proxy', 'direct')),
+    'E_QUOTA',
+  );
+  assert.equal(
+    code(() => m.admit('someone-from-config', 'vpn', 'x')),
+    'ok',
+    'users without a tier are not limited',
+  );
 });
 
 test('removing a user closes their sessions; killUser closes them on demand', async () => {
   const m = new UsageManager({ store: null });
-  await m.setPolicies([{ userId: 1, name: 'cy', tier: null }, { userId: 2, name: 'di', tier: null }]);
+  await m.setPolicies([
+    { userId: 1, name: 'cy', tier: null },
+    { userId: 2, name: 'di', tier: null },
+  ]);
   const c = m.meter('cy');
   const d = m.meter('di');
   assert.equal(m.killUser('di'), 1);

@@ -31,7 +31,11 @@ async function rig(opts: { fast: boolean; onDest: (s: Socket) => void }): Promis
   const client = connect((front.address() as { port: number }).port, '127.0.0.1');
   const [proxySide] = await accepted;
   const fr = opts.fast ? fastRead() : null;
-  const dest = connect({ port: (destSrv.address() as { port: number }).port, host: '127.0.0.1', ...(fr ? fr.options : {}) });
+  const dest = connect({
+    port: (destSrv.address() as { port: number }).port,
+    host: '127.0.0.1',
+    ...(fr ? fr.options : {}),
+  });
   fr?.bind(dest);
   await once(dest, 'connect');
   return {
@@ -91,7 +95,7 @@ test('an idle tunnel is closed after the idle timeout, an active one is not', as
   const res = relay(r.proxySide, r.dest, { idleTimeoutMs: 600 });
   await new Promise((ok) => setTimeout(ok, 1200)); // active for twice the timeout
   clearInterval(ticker);
-  assert.equal((await Promise.race([res, Promise.resolve(null)])), null, 'still open while active');
+  assert.equal(await Promise.race([res, Promise.resolve(null)]), null, 'still open while active');
   const done = await res;
   assert.equal(done.reason, 'idle');
   const elapsed = Date.now() - started;
@@ -113,7 +117,12 @@ test('a meter with a 2 MB/s rate holds the download near that rate', async () =>
   const r = await rig({ fast: true, onDest: (s) => s.end(randomBytes(size)) });
   const bucket = new TokenBucket(2_000_000, 65536);
   let counted = 0;
-  const meter: Meter = { up: () => 0, down: (n) => ((counted += n), bucket.take(n)), signal: undefined, close: () => undefined };
+  const meter: Meter = {
+    up: () => 0,
+    down: (n) => ((counted += n), bucket.take(n)),
+    signal: undefined,
+    close: () => undefined,
+  };
   const started = performance.now();
   const res = relay(r.proxySide, r.dest, { idleTimeoutMs: 0, meter });
   let got = 0;
