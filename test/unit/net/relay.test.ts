@@ -50,14 +50,16 @@ async function rig(opts: { fast: boolean; onDest: (s: Socket) => void }): Promis
 }
 
 for (const fast of [false, true]) {
-  test(`20 MB each way arrive intact, FIN is passed on (fast reads: ${fast})`, async () => {
+  test(`20 MB each way arrive intact, FIN is passed on (fast reads: ${fast})`, async (t) => {
     const down = randomBytes(20 << 20);
     const up = randomBytes(20 << 20);
-    let destGot = createHash('sha256');
+    const destGot = createHash('sha256');
     let destBytes = 0;
+    let destEnded!: Promise<unknown>;
     const r = await rig({
       fast,
       onDest: (s) => {
+        destEnded = once(s, 'end'); // the destination has read everything up to our FIN
         s.write(down.subarray(0, 1000)); // sent before the relay starts: must be held, not lost
         setImmediate(() => s.end(down.subarray(1000)));
         s.on('data', (d: Buffer) => {
@@ -66,6 +68,7 @@ for (const fast of [false, true]) {
         });
       },
     });
+    t.after(() => r.close()); // also when an assertion fails
     const result = relay(r.proxySide, r.dest, { idleTimeoutMs: 10_000 });
     const got = createHash('sha256');
     let gotBytes = 0;
@@ -73,9 +76,11 @@ for (const fast of [false, true]) {
       got.update(d);
       gotBytes += d.length;
     });
+    const clientClosed = once(r.client, 'close'); // before awaiting: it may close first
     r.client.end(up);
     const res = await result;
-    await once(r.client, 'close');
+    await clientClosed;
+    await destEnded;
     assert.equal(gotBytes, down.length);
     assert.equal(got.digest('hex'), createHash('sha256').update(down).digest('hex'));
     assert.equal(destBytes, up.length);
@@ -83,13 +88,12 @@ for (const fast of [false, true]) {
     assert.equal(res.up, up.length);
     assert.equal(res.down, down.length);
     assert.equal(res.reason, 'closed');
-    destGot = createHash('sha256');
-    r.close();
   });
 }
 
-test('an idle tunnel is closed after the idle timeout, an active one is not', async () => {
+test('an idle tunnel is closed after the idle timeout, an active one is not', async (t) => {
   const r = await rig({ fast: true, onDest: (s) => s.on('data', () => undefined) });
+  t.after(() => r.close()); // also when an assertion fails
   const started = Date.now();
   const ticker = setInterval(() => r.client.write('.'), 100);
   const res = relay(r.proxySide, r.dest, { idleTimeoutMs: 600 });
@@ -100,21 +104,21 @@ test('an idle tunnel is closed after the idle timeout, an active one is not', as
   assert.equal(done.reason, 'idle');
   const elapsed = Date.now() - started;
   assert.ok(elapsed >= 1200 + 600 - 50 && elapsed < 1200 + 600 + 1000, `closed ${elapsed} ms after start`);
-  r.close();
 });
 
-test('aborting the signal or the meter ends the relay', async () => {
+test('aborting the signal or the meter ends the relay', async (t) => {
   const r = await rig({ fast: false, onDest: () => undefined });
+  t.after(() => r.close()); // also when an assertion fails
   const ac = new AbortController();
   const res = relay(r.proxySide, r.dest, { idleTimeoutMs: 0, signal: ac.signal });
   ac.abort();
   assert.equal((await res).reason, 'aborted');
-  r.close();
 });
 
-test('a meter with a 2 MB/s rate holds the download near that rate', async () => {
+test('a meter with a 2 MB/s rate holds the download near that rate', async (t) => {
   const size = 3_000_000;
   const r = await rig({ fast: true, onDest: (s) => s.end(randomBytes(size)) });
+  t.after(() => r.close()); // also when an assertion fails
   const bucket = new TokenBucket(2_000_000, 65536);
   let counted = 0;
   const meter: Meter = {
@@ -134,5 +138,4 @@ test('a meter with a 2 MB/s rate holds the download near that rate', async () =>
   assert.equal(got, size);
   assert.equal(counted, size);
   assert.ok(rate < 2_000_000 * 1.1 && rate > 2_000_000 * 0.8, `rate ${Math.round(rate)} B/s`);
-  r.close();
 });
