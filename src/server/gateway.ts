@@ -8,6 +8,7 @@ import { Authenticator, MapUserSource } from '../auth/authenticator.js';
 import { isLoopbackHost, parseListen } from '../config/listen-address.js';
 import { validateConfig } from '../config/load.js';
 import type { Config, InboundConfig } from '../config/schema.js';
+import type { InboundKind } from '../core/session.js';
 import { FerryError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type {
@@ -184,9 +185,10 @@ export class Gateway {
     return required;
   }
 
-  private makeContext(name: string, settings: Listener['settings']): InboundContext {
+  private makeContext(name: string, settings: Listener['settings'], kind: InboundKind): InboundContext {
     return {
       name,
+      kind,
       router: () => this.shared.router,
       auth: () => (settings.authRequired ? this.shared.auth : null),
       log: this.log,
@@ -225,7 +227,7 @@ export class Gateway {
       authRequired: this.authFor(i, this.shared.userCount),
       http: { via: i.http.via, xForwardedFor: i.http.x_forwarded_for },
     };
-    const ctx = this.makeContext(i.name, settings);
+    const ctx = this.makeContext(i.name, settings, i.type === 'shadowsocks' ? 'encrypted' : 'proxy');
     const handler = this.handlerFor(i, ctx);
     const admit = (socket: Socket): boolean => {
       // A client that resets before we handle it must not raise an unhandled 'error'.
