@@ -10,7 +10,7 @@ import { FerryError } from '../../core/errors.js';
 import type { Meter } from '../../net/meter.js';
 import { TokenBucket } from '../../net/token-bucket.js';
 import type { InboundKind, Store, Tier, UsageRow } from '../store/types.js';
-import { dayOf, periodStart } from './period.js';
+import { dayOf, periodStart } from '../quota.js';
 
 export interface UserPolicy {
   userId: number;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UsageManager } from '../../../src/control/enforcement/usage-manager.js';
-import { periodStart, dayOf } from '../../../src/control/enforcement/period.js';
+import { periodStart, dayOf } from '../../../src/control/quota.js';
 import type { Store, Tier, UsageRow } from '../../../src/control/store/types.js';
 import { FerryError } from '../../../src/core/errors.js';
 
