@@ -16,8 +16,11 @@
 # v2ray, a built tree (npm run build). Everything binds to 127.0.0.1; peers are stopped by PID.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib.sh"
-. "$HERE/origin.sh"
+# The loopback harness (helpers, nginx origin, proxy-bench.sh) is bench/proxy's; only the pair
+# configs live here.
+. "$HERE/../proxy/lib.sh"
+. "$HERE/../proxy/origin.sh"
+PEER_DIR=$HERE/peers
 ROOT=$(cd "$HERE/../.." && pwd)
 export RUNS=${RUNS:-3}
 
@@ -84,7 +87,7 @@ if ! origin_running && ! port_listening "$ORIGIN_PORT"; then origin_start >/dev/
 for p in $PAIRS; do
   echo "== $p" >&2
   if ! start_pair "$p"; then echo "RESULT name=$p metric=start value=FAIL unit=-" | tee -a "$OUT"; continue; fi
-  "$HERE/proxy-bench.sh" "$p" "$PAIR_URL" --pid "$PAIR_PIDS" --tests bulk | tee -a "$OUT"
+  "$HERE/../proxy/proxy-bench.sh" "$p" "$PAIR_URL" --pid "$PAIR_PIDS" --tests bulk | tee -a "$OUT"
   stop_pids $PAIR_PIDS
 done
 [ $STARTED_ORIGIN = 1 ] && origin_stop
