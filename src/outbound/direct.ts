@@ -1,11 +1,12 @@
 // The direct outbound: connect from this host, optionally from a chosen source address (Node has no
 // SO_BINDTODEVICE, so an interface name is turned into that interface's address).
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, isIP, type Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { FerryError, fromDialError } from '../core/errors.js';
 import { formatHostPort, type Destination } from '../core/session.js';
 import type { DialOptions, Outbound, UdpFlow } from './outbound.js';
+import { connectSocket } from '../net/connect.js';
 import { fastRead as makeFastRead } from '../net/fast-read.js';
 import { resolveAllowed, type ResolvedAddress } from './resolve.js';
 
@@ -65,42 +66,21 @@ export class DirectOutbound implements Outbound {
     signal: AbortSignal | undefined,
     fastRead: boolean,
   ): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const localAddress = a.family === 4 ? this.bind4 : this.bind6;
-      const fr = fastRead ? makeFastRead() : null;
-      const s = connect({
+    const localAddress = a.family === 4 ? this.bind4 : this.bind6;
+    const fr = fastRead ? makeFastRead() : null;
+    return connectSocket(
+      {
         host: a.address,
         port,
         family: a.family,
         ...(localAddress ? { localAddress } : {}),
         noDelay: true,
         ...(fr ? fr.options : {}),
-      });
-      fr?.bind(s);
-      const timer = setTimeout(
-        () => fail(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
-        timeoutMs,
-      );
-      const onAbort = (): void => fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      function cleanup(): void {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        s.removeListener('error', fail);
-        s.removeListener('connect', ok);
-      }
-      function fail(err: Error): void {
-        cleanup();
-        s.destroy();
-        reject(err);
-      }
-      function ok(): void {
-        cleanup();
-        resolve(s);
-      }
-      s.once('error', fail);
-      s.once('connect', ok);
-    });
+      },
+      timeoutMs,
+      signal,
+      fr ? (s) => fr.bind(s) : undefined,
+    );
   }
 
   async openUdp(opts: Omit<DialOptions, 'connectTimeoutMs'>): Promise<UdpFlow> {

@@ -2,8 +2,9 @@
 // the configured server, and UDP flows go over its UDP relay. The destination is sent as given —
 // names are resolved by the server, at the far end, as with any proxy outbound — so the address
 // guard (which protects this host's networks) does not apply here; the server applies its own.
+import { connectSocket } from '../net/connect.js';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, isIP, type Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import { FerryError, fromDialError } from '../core/errors.js';
 import { formatHostPort, makeDestination, type Destination } from '../core/session.js';
@@ -78,32 +79,11 @@ export class ShadowsocksOutbound implements Outbound {
 }
 
 function connectTcp(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port, noDelay: true, ...(isIP(host) ? {} : { autoSelectFamily: true }) });
-    const timer = setTimeout(
-      () => fail(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
-      timeoutMs,
-    );
-    const onAbort = (): void => fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    function cleanup(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      s.removeListener('error', fail);
-      s.removeListener('connect', ok);
-    }
-    function fail(err: Error): void {
-      cleanup();
-      s.destroy();
-      reject(err);
-    }
-    function ok(): void {
-      cleanup();
-      resolve(s);
-    }
-    s.once('error', fail);
-    s.once('connect', ok);
-  });
+  return connectSocket(
+    { host, port, noDelay: true, ...(isIP(host) ? {} : { autoSelectFamily: true }) },
+    timeoutMs,
+    signal,
+  );
 }
 
 /** One client UDP association over the server's relay: one socket, one 2022 session (if 2022). */

@@ -44,25 +44,34 @@ export function run(
   return (r.stdout ?? '') + (opts.allowFail ? (r.stderr ?? '') : '');
 }
 
-/** Runs a command and resolves with its exit status and output, without blocking the event loop. */
+/**
+ * Runs a command and resolves with its exit status and output, without blocking the event loop.
+ * The child gets a stdin pipe only when there is input, so a command that exits at once cannot fail
+ * the test process with EPIPE; a command that cannot start resolves with code -1.
+ */
 export function runAsync(
   cmd: string,
   args: string[],
   opts: { timeoutMs?: number; input?: string } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    // A child that exits before reading its input must not raise EPIPE in the test process.
-    child.stdin.on('error', () => undefined);
+    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.once('error', (e) => {
+      clearTimeout(t);
+      resolve({ code: -1, stdout, stderr: stderr + String(e) });
+    });
     child.once('close', (code) => {
       clearTimeout(t);
       resolve({ code, stdout, stderr });
     });
-    child.stdin.end(opts.input ?? '');
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input);
+    }
   });
 }

@@ -14,35 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { Netns, veth } from '../../helpers/netns.js';
 import { start, type Proc } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
-import { spawn as spawnChild } from 'node:child_process';
-import { run } from '../../helpers/proc.js';
+import { run, runAsync } from '../../helpers/proc.js';
 
-/**
- * Runs a command to completion without blocking. Unlike helpers/proc.ts runAsync it gives the child
- * no stdin: a child that exits before we close its stdin would raise EPIPE there, unhandled.
- */
-export function runAsync(
-  cmd: string,
-  args: string[],
-  opts: { timeoutMs?: number } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawnChild(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
-    child.once('error', (e) => {
-      clearTimeout(t);
-      resolve({ code: -1, stdout, stderr: stderr + e.message });
-    });
-    child.once('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+export { runAsync } from '../../helpers/proc.js';
 
 export const FERRY = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
 export const CHECK_ORIGIN_JS = fileURLToPath(new URL('../../../src/audit/check-origin.js', import.meta.url));

@@ -11,8 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Netns, veth } from '../../helpers/netns.js';
-import { spawn } from 'node:child_process';
-import { start, run, type Proc } from '../../helpers/proc.js';
+import { start, run, runAsync, type Proc } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
 
 export const REPO = resolve(new URL('.', import.meta.url).pathname, '../../../..');
@@ -32,32 +31,7 @@ export function genkey(): { priv: string; pub: string } {
   return { priv, pub };
 }
 
-/**
- * Runs a command to completion without blocking the event loop. Unlike helpers/proc.ts runAsync, it
- * gives the child no stdin pipe, so a command that exits at once cannot fail us with EPIPE.
- */
-export function runAsync(
-  cmd: string,
-  args: string[],
-  opts: { timeoutMs?: number } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
-    child.once('error', (e) => {
-      clearTimeout(t);
-      resolve({ code: -1, stdout, stderr: stderr + String(e) });
-    });
-    child.once('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+export { runAsync } from '../../helpers/proc.js';
 
 export class Scratch {
   readonly dir = mkdtempSync(join(tmpdir(), 'ferry-wg-'));
