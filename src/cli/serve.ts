@@ -175,7 +175,44 @@ async function serve(flags: ServeFlags): Promise<void> {
   const workers = workerFlag === 'auto' ? availableParallelism() : Number(workerFlag);
   if (!Number.isInteger(workers) || workers < 1)
     throw new FerryError('E_CONFIG', `--workers: expected a positive number or "auto"`);
-  const runner = await startRunner(built.config, workers, log);
+  // Signal handlers go in before anything is printed: a supervisor (or a test) that sends SIGTERM
+  // as soon as it sees the listener table must reach our handler, not the kernel's default action.
+  let runner: Runner | null = null;
+  let stopping = false;
+  let watcher: FSWatcher | null = null;
+  const drainMs = Math.max(0, Number(flags.drainTimeout) * 1000);
+  const stop = (sig: string): void => {
+    if (stopping) process.exit(1); // second signal: stop now
+    stopping = true;
+    watcher?.close();
+    log.info({ signal: sig, drainMs }, 'draining');
+    // A signal during start-up exits at once: nothing has been accepted yet.
+    void (runner ? runner.stop(drainMs) : Promise.resolve()).then(() => {
+      log.info('stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  let reloading: Promise<void> | null = null;
+  const reload = (why: string): void => {
+    if (reloading || !runner || stopping) return;
+    const r = runner;
+    reloading = (async () => {
+      try {
+        const next = await buildConfig(flags);
+        await r.reload(next.config);
+        log.info({ why }, 'configuration reloaded');
+      } catch (e) {
+        log.error({ why, err: (e as Error).message }, 'reload failed; keeping the previous configuration');
+      } finally {
+        reloading = null;
+      }
+    })();
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+
+  runner = await startRunner(built.config, workers, log);
   const out = process.stdout;
   out.write(
     `ferry: gateway running (data directory ${cfg.data_dir}${workers > 1 ? `, ${workers} workers` : ''})\n`,
@@ -199,23 +236,6 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
   log.info({ inbounds: runner.listeners.length, workers }, 'gateway started');
 
-  let reloading: Promise<void> | null = null;
-  const reload = (why: string): void => {
-    if (reloading) return;
-    reloading = (async () => {
-      try {
-        const next = await buildConfig(flags);
-        await runner.reload(next.config);
-        log.info({ why }, 'configuration reloaded');
-      } catch (e) {
-        log.error({ why, err: (e as Error).message }, 'reload failed; keeping the previous configuration');
-      } finally {
-        reloading = null;
-      }
-    })();
-  };
-  process.on('SIGHUP', () => reload('SIGHUP'));
-  let watcher: FSWatcher | null = null;
   if (flags.config) {
     // Watch the directory: editors replace the file (rename), which a watch on the file would miss.
     const file = basename(flags.config);
@@ -230,18 +250,4 @@ async function serve(flags: ServeFlags): Promise<void> {
       log.warn({ err: (e as Error).message }, 'cannot watch the config file; reload with SIGHUP');
     }
   }
-  const drainMs = Math.max(0, Number(flags.drainTimeout) * 1000);
-  let stopping = false;
-  const stop = (sig: string): void => {
-    if (stopping) process.exit(1); // second signal: stop now
-    stopping = true;
-    watcher?.close();
-    log.info({ signal: sig, drainMs }, 'draining');
-    void runner.stop(drainMs).then(() => {
-      log.info('stopped');
-      process.exit(0);
-    });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
