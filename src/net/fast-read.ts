@@ -15,6 +15,8 @@ import type { OnReadOpts, Socket } from 'node:net';
 
 const SHARED_SIZE = 16 * 1024;
 const OWN_SIZE = 256 * 1024;
+/** The largest read a fast-read socket delivers. */
+export const FAST_READ_MAX = OWN_SIZE;
 const shared = Buffer.allocUnsafe(SHARED_SIZE);
 
 /**
@@ -24,9 +26,10 @@ const shared = Buffer.allocUnsafe(SHARED_SIZE);
  */
 export type Sink = (socket: Socket, buf: Buffer, reused: boolean) => boolean;
 
-interface FastReadState {
+export interface FastReadState {
   own: Buffer | null;
   sink: Sink | null;
+  /** Bytes read before a sink was attached (private copies), handed over by attachSink. */
   held: Buffer[] | null;
 }
 
@@ -71,6 +74,18 @@ export function fastRead(): FastRead {
       (s as FastSocket)[kState] = st;
     },
   };
+}
+
+/**
+ * Makes a socket-like stream that reads into reused buffers by itself (a decrypting stream over a
+ * fast-read socket) a fast-read source for relay(): relay() attaches its sink to the returned state;
+ * the source calls `state.sink(source, buf, reused)` and, when that returns false, stops reading until
+ * relay() calls its resume().
+ */
+export function fastSource(source: object): FastReadState {
+  const st: FastReadState = { own: null, sink: null, held: null };
+  (source as FastSocket)[kState] = st;
+  return st;
 }
 
 export function isFastRead(s: Socket): boolean {

@@ -3,6 +3,7 @@
 // names are resolved by the server, at the far end, as with any proxy outbound — so the address
 // guard (which protects this host's networks) does not apply here; the server applies its own.
 import { connectSocket } from '../net/connect.js';
+import { fastRead, type FastRead } from '../net/fast-read.js';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { isIP, type Socket } from 'node:net';
 import { lookup } from 'node:dns/promises';
@@ -48,8 +49,9 @@ export class ShadowsocksOutbound implements Outbound {
   async dial(dest: Destination, opts: DialOptions): Promise<Socket> {
     const what = `Shadowsocks server ${formatHostPort(this.cfg.host, this.cfg.port)}`;
     let sock: Socket;
+    const fr = opts.forRelay ? fastRead() : null;
     try {
-      sock = await connectTcp(this.cfg.host, this.cfg.port, opts.connectTimeoutMs, opts.signal);
+      sock = await connectTcp(this.cfg.host, this.cfg.port, opts.connectTimeoutMs, opts.signal, fr);
     } catch (err) {
       throw fromDialError(err, what);
     }
@@ -63,7 +65,7 @@ export class ShadowsocksOutbound implements Outbound {
           sink,
           ...(this.method.edition === '2022' ? { saltFilter: this.salts } : {}),
         }),
-      { headerDelayMs: this.cfg.headerDelayMs ?? 50 },
+      { headerDelayMs: this.cfg.headerDelayMs ?? 50, fastRead: fr !== null },
     );
     // Callers treat the stream as a socket: relay() and the SOCKS reply use only what SecureStream has.
     return stream as unknown as Socket;
@@ -78,11 +80,24 @@ export class ShadowsocksOutbound implements Outbound {
   }
 }
 
-function connectTcp(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
+function connectTcp(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  fr: FastRead | null,
+): Promise<Socket> {
   return connectSocket(
-    { host, port, noDelay: true, ...(isIP(host) ? {} : { autoSelectFamily: true }) },
+    {
+      host,
+      port,
+      noDelay: true,
+      ...(isIP(host) ? {} : { autoSelectFamily: true }),
+      ...(fr ? fr.options : {}),
+    },
     timeoutMs,
     signal,
+    fr ? (s) => fr.bind(s) : undefined,
   );
 }
 

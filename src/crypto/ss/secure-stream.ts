@@ -3,22 +3,40 @@
 // (setTimeout, setNoDelay, local/remote address), so an outbound can return it where a Socket is
 // expected and the server inbound can hand it to the same relay every other inbound uses.
 //
-// Per chunk it does one encode and one socket write (or one decode and one push): no closures, no
-// copies beyond what the AEAD library makes.
+// Per socket read it does one decode and one delivery; per write, one encode and one socket write:
+// no closures, no copies beyond what the AEAD makes.
+//
+// Fast mode (a wire socket dialled with net/fast-read.ts, for a stream that will only be relayed):
+// the wire is read into a reused buffer, opened into a reused plaintext buffer, and handed straight
+// to relay()'s sink as a fast-read source (no Readable machinery); like a fast-read socket, reading
+// stops until the relay's write of that plaintext has completed. In every mode the sealed output
+// buffer is reused when the socket took the previous one whole.
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
+import { TAG_LEN } from './aead.js';
+import { attachSink, FAST_READ_MAX, fastSource, type FastReadState } from '../../net/fast-read.js';
 
 export interface WireCodec {
   /** Plaintext → wire bytes (the first call may add salt and header). */
   encode(data: Buffer): Buffer;
-  /** Wire bytes → plaintext delivered to the sink given at construction; false when corrupt. */
-  decode(data: Buffer): boolean;
+  /**
+   * Wire bytes (which the codec may overwrite, and does not keep) → plaintext delivered to the sink
+   * given at construction: in place, or into `dst` when given (see ChunkOpener.push). False when
+   * corrupt.
+   */
+  decode(data: Buffer, dst?: Buffer | null): boolean;
   readonly failure: string | null;
   /** False until the first encode (the client's request header goes out with the first data). */
   readonly started?: boolean;
   /** Seals bytes encode() held back to fill chunks; null when none. */
   flush?(): Buffer | null;
+  /** The socket has written the last encode()/flush() output whole: its buffer may be reused. */
+  recycle?(): void;
 }
+
+/** Plaintext buffer of a fast-mode stream: a whole read plus one frame that straddled reads. */
+const MAX_FRAME = 0xffff + TAG_LEN;
+const PLAIN_SIZE = FAST_READ_MAX + MAX_FRAME;
 
 export class StreamCorruptError extends Error {
   constructor(why: string) {
@@ -34,12 +52,17 @@ export interface SecureStreamOptions {
    * second" so that the header and the first payload share one packet.
    */
   headerDelayMs?: number;
+  /** The socket was dialled with fast reads (net/fast-read.ts) and this stream only feeds relay(). */
+  fastRead?: boolean;
 }
 
 export class SecureStream extends Duplex {
   readonly codec: WireCodec;
   private headerTimer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
+  /** Fast mode: relay()'s sink state (this stream as a fast-read source) and the plaintext buffer. */
+  private readonly fast: FastReadState | null = null;
+  private plain: Buffer | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -48,7 +71,12 @@ export class SecureStream extends Duplex {
   ) {
     super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
     this.codec = makeCodec(this.deliver);
-    socket.on('data', this.onWire);
+    if (opts.fastRead) {
+      this.fast = fastSource(this);
+      for (const held of attachSink(socket, this.onWireFast)) this.onWireFast(socket, held, false);
+    } else {
+      socket.on('data', this.onWire);
+    }
     socket.on('end', this.onWireEnd);
     socket.on('error', this.onWireError);
     socket.on('close', this.onWireClose);
@@ -65,13 +93,57 @@ export class SecureStream extends Duplex {
       this.destroy(new StreamCorruptError(this.codec.failure ?? 'corrupt stream'));
   };
   private readonly deliver = (plain: Buffer): void => {
-    if (!this.push(plain)) this.socket.pause();
+    const fast = this.fast;
+    if (fast === null) {
+      if (!this.push(plain)) this.socket.pause();
+      return;
+    }
+    const reused = plain.buffer === this.plain?.buffer;
+    if (fast.sink === null) {
+      // relay() has not attached yet: keep a private copy and stop reading (as fast-read does).
+      (fast.held ??= []).push(reused ? Buffer.from(plain) : plain);
+      this.wantMore = false;
+    } else if (!fast.sink(this as unknown as Socket, plain, reused)) {
+      this.wantMore = false;
+    }
+  };
+  /** Cleared by a delivery that asks to stop reading (fast mode). */
+  private wantMore = true;
+  private readonly onWireFast = (_s: Socket, data: Buffer, reused: boolean): boolean => {
+    // A small read (a private copy) is opened in place. A bulk read lies in the socket's reused
+    // buffer: it is opened into this stream's reused plaintext buffer, and since the wire bytes are
+    // consumed before this returns (a straddling frame is copied aside), the read buffer is free
+    // again at once; the plaintext buffer is read into again only after relay() wrote it.
+    let dst: Buffer | null = null;
+    if (reused) {
+      dst = this.plain ??= Buffer.allocUnsafe(PLAIN_SIZE);
+      if (data.length + MAX_FRAME > dst.length) dst = Buffer.allocUnsafe(data.length + MAX_FRAME);
+    }
+    this.wantMore = true;
+    if (!this.codec.decode(data, dst)) {
+      this.destroy(new StreamCorruptError(this.codec.failure ?? 'corrupt stream'));
+      return false;
+    }
+    return this.wantMore;
   };
   override _read(): void {
     this.socket.resume();
   }
+  /** Fast mode: relay() resumes this stream to read the wire again (net.Socket does the same). */
+  override resume(): this {
+    if (this.fast === null) return super.resume();
+    this.socket.resume();
+    return this;
+  }
+  override pause(): this {
+    if (this.fast === null) return super.pause();
+    this.socket.pause();
+    return this;
+  }
   private readonly onWireEnd = (): void => {
     this.push(null);
+    // Fast mode never makes the readable side flow; let it, so that 'end' is emitted.
+    if (this.fast !== null) super.resume();
   };
   private readonly onWireError = (err: Error): void => {
     this.destroy(err);
@@ -103,15 +175,20 @@ export class SecureStream extends Duplex {
       this.flushScheduled = true;
       setImmediate(this.flushHeld);
     }
-    if (this.socket.write(wire)) cb();
-    else this.pendingCb = cb;
+    // `chunk` is sealed into `wire` already: the writer may reuse it as soon as the socket accepts.
+    if (this.socket.write(wire)) {
+      if (this.socket.writableLength === 0) this.codec.recycle?.();
+      cb();
+    } else {
+      this.pendingCb = cb;
+    }
   }
 
   private readonly flushHeld = (): void => {
     this.flushScheduled = false;
     if (this.destroyed || !this.socket.writable) return;
     const wire = this.codec.flush?.();
-    if (wire) this.socket.write(wire);
+    if (wire && this.socket.write(wire) && this.socket.writableLength === 0) this.codec.recycle?.();
   };
 
   override _final(cb: (err?: Error | null) => void): void {

@@ -1,23 +1,30 @@
 // The chunked TCP stream shared by both editions (SIP004 "TCP"; SIP022 §3.1.2): each chunk is
 // [encrypted 2-byte big-endian length][tag][encrypted payload][tag], every AEAD operation using the
-// next value of a little-endian counter nonce that starts at zero.
+// next value of a little-endian counter nonce that starts at zero (kept by the StreamAead).
 //
-// Hot path. The sealer writes a whole batch of chunks into one buffer (one allocation, one socket
-// write per read from the source); the opener decrypts frames where they lie in the received buffer
-// and copies only a frame that straddles two reads.
-import { incrementNonce, NONCE_LEN, TAG_LEN, type Aead } from './aead.js';
+// Hot path. The sealer writes every chunk of one read into one buffer (one AEAD batch call, one
+// socket write), and reuses that buffer once the socket took it all. The opener opens every whole
+// frame of one read in one batch call, either in place (payloads moved down over the framing, so a
+// read yields one contiguous plaintext) or into a caller's buffer; only a frame that straddles two
+// reads is copied aside.
+import { TAG_LEN } from './aead.js';
+import { ST_EXPECT_LENGTH, ST_FAILURE, ST_MAX, ST_NEED, ST_OUT_END, type StreamAead } from './stream-aead.js';
 
 /** Overhead of one chunk: sealed length (2 + tag) and the payload's tag. */
 export const CHUNK_OVERHEAD = 2 + TAG_LEN + TAG_LEN;
 
+/** Output buffers are allocated in steps of this size, so that one fits the next batch too. */
+const OUT_STEP = 64 * 1024;
+
 export class ChunkSealer {
-  private readonly nonce = Buffer.alloc(NONCE_LEN);
-  private readonly len = Buffer.alloc(2);
   /** Plaintext held back by seal(…, hold) for the next call. */
   private tail: Buffer | null = null;
+  /** The buffer of the last seal(), until recycle() says the socket is done with it. */
+  private lastOut: Buffer | null = null;
+  private spare: Buffer | null = null;
 
   constructor(
-    private readonly aead: Aead,
+    private readonly aead: StreamAead,
     readonly maxPayload: number,
   ) {}
 
@@ -28,40 +35,49 @@ export class ChunkSealer {
 
   /** Seals one AEAD message (a header chunk) at off with the next nonce; returns the offset after it. */
   sealOne(plain: Uint8Array, out: Buffer, off: number): number {
-    const end = this.aead.seal(this.nonce, plain, out, off);
-    incrementNonce(this.nonce);
-    return end;
+    return this.aead.sealOne(plain, out, off);
   }
 
   /** Seals data as length+payload chunks into out at off; returns the offset after the last chunk. */
   sealChunks(data: Buffer, out: Buffer, off: number): number {
-    return this.sealJoined(null, data, data.length, out, off);
+    return this.aead.sealChunks(null, data, data.length, out, off, this.maxPayload);
   }
 
   /**
-   * Seals data into a new buffer, after the tail held back by the previous call, if any.
+   * Seals data, after the tail held back by the previous call, if any. The result may live in a
+   * buffer this sealer reuses after recycle().
    *
    * With `hold`, a last partial chunk shorter than a quarter of the maximum is held back and goes out
-   * at the head of the next call (or by flush()). A socket delivers reads of 64 KiB — four 0x3FFF
-   * chunks and 4 bytes, or one 0xFFFF chunk and 1 byte — so without this every read would pay two
-   * extra AEAD calls for a few bytes; with it, a bulk transfer seals only full chunks. The caller
-   * must flush() when no more data follows at once (SecureStream does so on the next turn of the
-   * event loop), so nothing waits longer than that.
+   * at the head of the next call (or by flush()). A socket read is rarely a multiple of 0x3FFF, so
+   * without this every read would end in a chunk of a few bytes (34 bytes of overhead and two AEAD
+   * calls); with it, a bulk transfer seals only full chunks. The caller must flush() when no more data
+   * follows at once (SecureStream does so on the next turn of the event loop).
    */
   seal(data: Buffer, hold = false): Buffer {
     const max = this.maxPayload;
     const tail = this.tail;
-    const total = (tail ? tail.length : 0) + data.length;
+    const tl = tail ? tail.length : 0;
+    const total = tl + data.length;
     let n = total;
     if (hold && total > max) {
       const rest = total % max;
       if (rest !== 0 && rest < max >> 2) n = total - rest;
     }
-    const out = Buffer.allocUnsafe(this.sizeFor(n));
-    const end = this.sealJoined(tail, data, n, out, 0);
-    // The held bytes all come from `data`: the old tail (< max/4) went out in the first chunk.
+    const size = this.sizeFor(n);
+    let out = this.spare;
+    if (out === null || out.length < size) out = Buffer.allocUnsafe(Math.ceil(size / OUT_STEP) * OUT_STEP);
+    this.spare = null;
+    this.lastOut = out;
+    // The held tail (< max/4) always fits in the first chunk, so it is passed as that chunk's head.
+    const end = this.aead.sealChunks(tail, data, n, out, 0, max);
     this.tail = n < total ? Buffer.from(data.subarray(data.length - (total - n))) : null;
-    return end === out.length ? out : out.subarray(0, end);
+    return out.subarray(0, end);
+  }
+
+  /** The socket has written the last seal()'s bytes: its buffer may be reused. */
+  recycle(): void {
+    if (this.lastOut) this.spare = this.lastOut;
+    this.lastOut = null;
   }
 
   /** True while seal() holds bytes back. */
@@ -73,26 +89,6 @@ export class ChunkSealer {
   flush(): Buffer | null {
     return this.tail ? this.seal(EMPTY) : null;
   }
-
-  /** Seals the first n bytes of tail‖data as chunks. */
-  private sealJoined(tail: Buffer | null, data: Buffer, n: number, out: Buffer, off: number): number {
-    const max = this.maxPayload;
-    const tl = tail ? tail.length : 0;
-    for (let done = 0; done < n;) {
-      const c = Math.min(max, n - done);
-      this.len.writeUInt16BE(c, 0);
-      off = this.sealOne(this.len, out, off);
-      if (done === 0 && tail) {
-        off = this.aead.sealParts(this.nonce, tail, data.subarray(0, c - tl), out, off);
-        incrementNonce(this.nonce);
-      } else {
-        const s = done - tl;
-        off = this.sealOne(s === 0 && c === data.length ? data : data.subarray(s, s + c), out, off);
-      }
-      done += c;
-    }
-    return off;
-  }
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -101,105 +97,109 @@ const EMPTY = Buffer.alloc(0);
 export type OpenFailure = 'auth' | 'length';
 
 export class ChunkOpener {
-  private readonly nonce = Buffer.alloc(NONCE_LEN);
-  /** Bytes of the next frame: a sealed length (2 + tag) or a sealed payload (n + tag). */
-  private need = 2 + TAG_LEN;
-  private expectLength = true;
-  /** A frame that straddles reads is assembled here. */
+  /** openFrames state: next frame size, whether it is a length, max payload, failure, output end. */
+  private readonly st: Int32Array;
+  /** A frame that straddles reads is assembled here (kept for the stream's next straddling frame). */
   private partial: Buffer | null = null;
   private partialLen = 0;
+  private assembling = false;
   failure: OpenFailure | null = null;
   /**
-   * Deliver the payloads of one push() as one buffer (copied together) instead of one call per
-   * chunk: the consumer then writes 64 KiB per syscall instead of four 16 KiB writes. Off while a
-   * server still parses the request, where the first payload must arrive on its own.
+   * Deliver the payloads of one push() as one buffer instead of one call per chunk: the consumer then
+   * writes a whole read per syscall. Off while a server still parses the request, where the first
+   * payload must arrive on its own.
    */
   batch = false;
-  private pending: Buffer[] = [];
 
   /**
-   * @param sink receives each payload; it may keep the buffer (it is never reused). Replaceable: a
-   *   server hands the stream from its request parser to the relay.
+   * @param sink receives payloads. A payload opened in place lives in the buffer given to push(); one
+   *   opened into push()'s `dst` lives there. Replaceable: a server hands the stream from its request
+   *   parser to the relay.
    */
   constructor(
-    private readonly aead: Aead,
-    private readonly maxPayload: number,
+    private readonly aead: StreamAead,
+    maxPayload: number,
     public sink: (payload: Buffer) => void,
-  ) {}
+  ) {
+    this.st = new Int32Array([2 + TAG_LEN, 1, maxPayload, 0, 0]);
+  }
 
-  /** Opens one whole AEAD message with the next nonce (a header chunk); null when it does not verify. */
+  /** Opens one whole AEAD message in place with the next nonce (a header chunk); null when it fails. */
   openOne(sealed: Buffer): Buffer | null {
-    const p = this.aead.open(this.nonce, sealed);
-    incrementNonce(this.nonce);
-    return p;
+    return this.aead.openOne(sealed) ? sealed.subarray(0, sealed.length - TAG_LEN) : null;
   }
 
   /** The next frame is a payload of n bytes (SIP022: the header carries the first length). */
   expectPayload(n: number): void {
-    this.need = n + TAG_LEN;
-    this.expectLength = false;
+    this.st[ST_NEED] = n + TAG_LEN;
+    this.st[ST_EXPECT_LENGTH] = 0;
   }
 
-  /** Feeds received bytes. Returns false (and sets `failure`) when the stream must be abandoned. */
-  push(data: Buffer): boolean {
+  /**
+   * Feeds received bytes, which the opener may overwrite (in place) and does not keep. With `dst`, all
+   * payloads of this call are written there from offset 0 and delivered as one buffer (dst must hold
+   * data.length + the largest frame). Returns false (and sets `failure`) when the stream must be
+   * abandoned.
+   */
+  push(data: Buffer, dst: Buffer | null = null): boolean {
     if (this.failure) return false;
-    const ok = this.consume(data);
-    const p = this.pending;
-    if (p.length > 0) {
-      this.pending = [];
-      this.sink(p.length === 1 ? p[0]! : Buffer.concat(p));
-    }
-    return ok;
-  }
-
-  private consume(data: Buffer): boolean {
+    const st = this.st;
     let off = 0;
-    const end = data.length;
-    if (this.partial) {
-      const take = Math.min(this.need - this.partialLen, end);
-      data.copy(this.partial, this.partialLen, 0, take);
+    let w = 0;
+    if (this.assembling) {
+      const part = this.partial!;
+      const need = st[ST_NEED]!;
+      const take = Math.min(need - this.partialLen, data.length);
+      data.copy(part, this.partialLen, 0, take);
       this.partialLen += take;
       off = take;
-      if (this.partialLen < this.need) return true;
-      const frame = this.partial;
-      this.partial = null;
-      if (!this.frame(frame)) return false;
+      if (this.partialLen < need) return true;
+      this.assembling = false;
+      if (!this.open(part, 0, need, dst ?? part, 0)) return false;
+      if (dst) w = st[ST_OUT_END]!;
+      else {
+        // The sink may keep what it gets: this buffer is not reused for the next straddling frame.
+        this.partial = null;
+        if (st[ST_OUT_END]! > 0) this.sink(part.subarray(0, st[ST_OUT_END]));
+      }
     }
-    while (end - off >= this.need) {
-      const frame = data.subarray(off, off + this.need);
-      off += this.need;
-      if (!this.frame(frame)) return false;
+    const end = data.length;
+    while (off < end) {
+      // Unbatched: one frame per call, so each payload is delivered on its own.
+      const lim = this.batch || dst ? end : Math.min(end, off + st[ST_NEED]!);
+      const start = off;
+      const from = dst ? w : off;
+      off = this.openRange(data, off, lim, dst ?? data, from);
+      if (off < 0) return false;
+      if (dst) w = st[ST_OUT_END]!;
+      else if (st[ST_OUT_END]! > from) this.sink(data.subarray(from, st[ST_OUT_END]));
+      if (off === start || (off < lim && lim === end)) break; // incomplete frame left
     }
     if (off < end) {
-      this.partial = Buffer.allocUnsafe(this.need);
+      const need = st[ST_NEED]!;
+      if (this.partial === null || this.partial.length < need) this.partial = Buffer.allocUnsafe(need);
       this.partialLen = data.copy(this.partial, 0, off, end);
+      this.assembling = true;
     }
+    if (dst && w > 0) this.sink(dst.subarray(0, w));
     return true;
   }
 
-  private frame(sealed: Buffer): boolean {
-    const plain = this.openOne(sealed);
-    if (plain === null) {
-      this.failure = 'auth';
-      return false;
+  private openRange(src: Buffer, off: number, end: number, dst: Buffer, dstOff: number): number {
+    const r = this.aead.openFrames(src, off, end, dst, dstOff, this.st);
+    if (this.st[ST_FAILURE] !== 0) {
+      this.failure = this.st[ST_FAILURE] === 2 ? 'length' : 'auth';
+      return -1;
     }
-    if (this.expectLength) {
-      const n = plain.readUInt16BE(0);
-      if (n > this.maxPayload) {
-        // SIP004: the top two bits of an AEAD length are reserved and must be zero.
-        this.failure = 'length';
-        return false;
-      }
-      this.need = n + TAG_LEN;
-      this.expectLength = false;
-    } else {
-      this.need = 2 + TAG_LEN;
-      this.expectLength = true;
-      if (plain.length > 0) {
-        if (this.batch) this.pending.push(plain);
-        else this.sink(plain);
-      }
-    }
-    return true;
+    return r;
+  }
+
+  private open(src: Buffer, off: number, end: number, dst: Buffer, dstOff: number): boolean {
+    return this.openRange(src, off, end, dst, dstOff) >= 0;
+  }
+
+  /** The largest frame this opener accepts (sizing push()'s dst). */
+  get maxFrame(): number {
+    return this.st[ST_MAX]! + TAG_LEN;
   }
 }

@@ -8,7 +8,8 @@
 // is new (§3.1.4: clients store incoming salts too).
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Destination } from '../../core/session.js';
-import { AesBlock, createAead, TAG_LEN } from './aead.js';
+import { AesBlock, TAG_LEN } from './aead.js';
+import { createStreamAead } from './stream-aead.js';
 import { addressLength, writeAddress } from './address.js';
 import { aeadSubkey, identitySubkey, pskHash16, sessionSubkey2022 } from './kdf.js';
 import type { MethodInfo } from './methods.js';
@@ -56,7 +57,10 @@ export class ClientStreamCodec {
     const userKey = this.keys[this.keys.length - 1]!;
     const subkey =
       this.method.edition === 'aead' ? aeadSubkey(userKey, this.salt) : sessionSubkey2022(userKey, this.salt);
-    this.sealer = new ChunkSealer(createAead(this.method.algorithm, subkey), this.method.maxPayload);
+    this.sealer = new ChunkSealer(
+      createStreamAead(this.method.algorithm, subkey, true),
+      this.method.maxPayload,
+    );
   }
 
   get started(): boolean {
@@ -131,10 +135,15 @@ export class ClientStreamCodec {
     return this.sealer.flush();
   }
 
+  /** The socket wrote the last output whole (see ChunkSealer.recycle). */
+  recycle(): void {
+    this.sealer.recycle();
+  }
+
   /** Feeds bytes from the server. Returns false (with `failure` set) when the stream must be dropped. */
-  decode(data: Buffer): boolean {
+  decode(data: Buffer, dst: Buffer | null = null): boolean {
     if (this.opener) {
-      if (this.opener.push(data)) return true;
+      if (this.opener.push(data, dst)) return true;
       this.failure = `response stream failed (${this.opener.failure})`;
       return false;
     }
@@ -142,7 +151,8 @@ export class ClientStreamCodec {
     const keyLen = this.method.keyLen;
     const headLen = keyLen + (this.method.edition === 'aead' ? 0 : 1 + 8 + keyLen + 2 + TAG_LEN);
     if (buf.length < headLen) {
-      this.head = buf;
+      // A copy: `data` may be a read buffer that is reused.
+      this.head = buf === data ? Buffer.from(data) : buf;
       return true;
     }
     this.head = null;
@@ -150,15 +160,15 @@ export class ClientStreamCodec {
     const userKey = this.keys[this.keys.length - 1]!;
     if (this.method.edition === 'aead') {
       this.opener = new ChunkOpener(
-        createAead(this.method.algorithm, aeadSubkey(userKey, salt)),
+        createStreamAead(this.method.algorithm, aeadSubkey(userKey, salt), false),
         this.method.maxPayload,
         this.opts.sink,
       );
       this.opener.batch = true;
-      return this.decode(buf.subarray(keyLen));
+      return this.decode(buf.subarray(keyLen), dst);
     }
     const opener = new ChunkOpener(
-      createAead(this.method.algorithm, sessionSubkey2022(userKey, salt)),
+      createStreamAead(this.method.algorithm, sessionSubkey2022(userKey, salt), false),
       this.method.maxPayload,
       this.opts.sink,
     );
@@ -175,7 +185,7 @@ export class ClientStreamCodec {
     opener.expectPayload(h.readUInt16BE(9 + keyLen));
     opener.batch = true;
     this.opener = opener;
-    return this.decode(buf.subarray(headLen));
+    return this.decode(buf.subarray(headLen), dst);
   }
 
   private fail(why: string): boolean {

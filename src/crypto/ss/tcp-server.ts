@@ -7,7 +7,8 @@
 // ServerStreamCodec seals the response stream.
 import { randomBytes } from 'node:crypto';
 import type { Destination } from '../../core/session.js';
-import { AesBlock, createAead, NONCE_LEN, TAG_LEN } from './aead.js';
+import { AesBlock, TAG_LEN } from './aead.js';
+import { createStreamAead } from './stream-aead.js';
 import { readAddress } from './address.js';
 import { aeadSubkey, identitySubkey, sessionSubkey2022 } from './kdf.js';
 import type { ServerKeyTable, UserKey } from './keys.js';
@@ -69,14 +70,15 @@ export class RequestParser {
     this.buffered = null;
     const salt = buf.subarray(0, keyLen);
     const sealedLen = buf.subarray(keyLen, need);
-    const zero = Buffer.alloc(NONCE_LEN);
     for (const uk of this.table.aeadKeys) {
-      const aead = createAead(this.method.algorithm, aeadSubkey(uk.key, salt));
-      // On a copy: ChaCha opens in place, and the chunk is opened again by the stream's opener.
-      if (!aead.open(zero, Buffer.from(sealedLen))) continue;
+      const subkey = aeadSubkey(uk.key, salt);
+      // On a copy (it opens in place), with a context of its own: the stream's opener, with its nonce
+      // at zero, opens this chunk again.
+      if (!createStreamAead(this.method.algorithm, subkey, false).openOne(Buffer.from(sealedLen))) continue;
       if (!this.salts.checkAndAdd(salt)) return this.fail('replayed salt');
       this.userKey = uk;
       this.requestSalt = Buffer.from(salt);
+      const aead = createStreamAead(this.method.algorithm, subkey, false);
       this.opener = new ChunkOpener(aead, this.method.maxPayload, this.onAeadPayload);
       if (!this.opener.push(buf.subarray(keyLen)))
         return this.fail(`stream corrupt (${this.opener.failure})`);
@@ -123,7 +125,7 @@ export class RequestParser {
       if (!found) return this.fail('unknown identity');
       uk = found;
     }
-    const aead = createAead(this.method.algorithm, sessionSubkey2022(uk.key, salt));
+    const aead = createStreamAead(this.method.algorithm, sessionSubkey2022(uk.key, salt), false);
     const opener = new ChunkOpener(aead, this.method.maxPayload, this.onVarHeader);
     const h = opener.openOne(data.subarray(keyLen + eih, need));
     if (!h) return this.fail('header does not decrypt');
@@ -188,12 +190,17 @@ export class ServerStreamCodec {
     this.salt = randomBytes(method.keyLen);
     const subkey =
       method.edition === 'aead' ? aeadSubkey(userKey, this.salt) : sessionSubkey2022(userKey, this.salt);
-    this.sealer = new ChunkSealer(createAead(method.algorithm, subkey), method.maxPayload);
+    this.sealer = new ChunkSealer(createStreamAead(method.algorithm, subkey, true), method.maxPayload);
   }
 
   /** Seals what encode() held back (see ChunkSealer.seal); null when nothing is held. */
   flush(): Buffer | null {
     return this.sealer.flush();
+  }
+
+  /** The socket wrote the last output whole (see ChunkSealer.recycle). */
+  recycle(): void {
+    this.sealer.recycle();
   }
 
   encode(data: Buffer): Buffer {

@@ -77,7 +77,7 @@ async function connect(
   socket.once('close', abort);
   let opened: OpenedTcp;
   try {
-    opened = await openTcp(ctx, session, ac.signal);
+    opened = await openTcp(ctx, session, ac.signal, { forRelay: true });
   } catch (err) {
     // Shadowsocks has no error reply: the client sees the connection close (openTcp logged why).
     void asFerryError(err);
@@ -99,6 +99,7 @@ async function connect(
     const codec: WireCodec = {
       encode: (d) => response.encode(d),
       flush: () => response.flush(),
+      recycle: () => response.recycle(),
       decode: (d) => opener.push(d),
       get failure() {
         return opener.failure;

@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { blake3 } from '@noble/hashes/blake3.js';
-import { createAead } from '../../../src/crypto/ss/aead.js';
 import { encodeAddress, readAddress } from '../../../src/crypto/ss/address.js';
 import { blake3DeriveKey } from '../../../src/crypto/ss/kdf.js';
 import { buildKeyTable } from '../../../src/crypto/ss/keys.js';
-import { methodInfo, METHOD_NAMES, serverKey } from '../../../src/crypto/ss/methods.js';
+import { methodInfo, METHOD_NAMES, serverKey, type AeadAlgorithm } from '../../../src/crypto/ss/methods.js';
+import { createStreamAead, streamAeadKind } from '../../../src/crypto/ss/stream-aead.js';
 import { PacketWindow, SaltPool, SaltRing } from '../../../src/crypto/ss/replay.js';
 import { ChunkOpener, ChunkSealer } from '../../../src/crypto/ss/stream.js';
 import {
@@ -20,76 +20,117 @@ import {
 } from '../../../src/crypto/ss/udp.js';
 
 describe('chunk stream', () => {
-  for (const alg of ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305'] as const) {
-    it(`${alg}: round trip through arbitrary splits, chunks capped at the maximum`, () => {
-      const key = randomBytes(alg === 'aes-128-gcm' ? 16 : 32);
-      const sealer = new ChunkSealer(createAead(alg, key), 0x3fff);
-      const data = randomBytes(100_000);
-      const wire = Buffer.concat([sealer.seal(data.subarray(0, 70_000)), sealer.seal(data.subarray(70_000))]);
-      assert.equal(
-        wire.length,
-        data.length + Math.ceil(70_000 / 0x3fff) * 34 + Math.ceil(30_000 / 0x3fff) * 34,
+  const kinds = streamAeadKind === 'native' ? (['native', 'js'] as const) : (['js'] as const);
+  const mk = (alg: AeadAlgorithm, key: Buffer, enc: boolean, kind: 'native' | 'js') =>
+    createStreamAead(alg, key, enc, kind);
+
+  for (const kind of kinds)
+    for (const alg of ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305'] as const) {
+      it(`${kind} ${alg}: round trip through arbitrary splits, chunks capped at the maximum`, () => {
+        const key = randomBytes(alg === 'aes-128-gcm' ? 16 : 32);
+        const sealer = new ChunkSealer(mk(alg, key, true, kind), 0x3fff);
+        const data = randomBytes(100_000);
+        const first = Buffer.from(sealer.seal(data.subarray(0, 70_000)));
+        const wire = Buffer.concat([first, sealer.seal(data.subarray(70_000))]);
+        assert.equal(
+          wire.length,
+          data.length + Math.ceil(70_000 / 0x3fff) * 34 + Math.ceil(30_000 / 0x3fff) * 34,
+        );
+        // Opened in place, and into a caller's buffer, by the other implementation too.
+        for (const okind of kinds)
+          for (const intoDst of [false, true]) {
+            const out: Buffer[] = [];
+            const opener = new ChunkOpener(mk(alg, key, false, okind), 0x3fff, (p) =>
+              out.push(Buffer.from(p)),
+            );
+            const dst = Buffer.alloc(5000 + 0x3fff + 16);
+            for (let off = 0; off < wire.length;) {
+              const n = 1 + Math.floor(Math.random() * 5000);
+              assert.ok(opener.push(Buffer.from(wire.subarray(off, off + n)), intoDst ? dst : null));
+              off += n;
+            }
+            assert.deepEqual(Buffer.concat(out), data, `${okind} into ${intoDst ? 'dst' : 'place'}`);
+            assert.ok(out.every((p) => p.length <= (intoDst ? 5000 + 0x3fff : 0x3fff)));
+          }
+      });
+    }
+
+  for (const kind of kinds)
+    for (const alg of ['aes-128-gcm', 'chacha20-poly1305'] as const) {
+      it(`${kind} ${alg}: held-back tails keep the stream intact and fill the chunks of 64 KiB reads`, () => {
+        const key = randomBytes(alg === 'aes-128-gcm' ? 16 : 32);
+        for (const max of [0x3fff, 0xffff]) {
+          const sealer = new ChunkSealer(mk(alg, key, true, kind), max);
+          const reads = Array.from({ length: 40 }, () => randomBytes(65536));
+          const wire: Buffer[] = [];
+          for (const r of reads) {
+            wire.push(Buffer.from(sealer.seal(r, true)));
+            sealer.recycle(); // as after a write the socket took whole: the buffer is reused
+          }
+          const flushed = sealer.flush();
+          if (flushed) wire.push(Buffer.from(flushed));
+          assert.equal(sealer.flush(), null);
+          // Full chunks only, plus the final flush: 40 × 64 KiB in ceil(total / max) chunks.
+          const total = 40 * 65536;
+          const all = Buffer.concat(wire);
+          assert.equal((all.length - total) / 34, Math.ceil(total / max));
+          const out: Buffer[] = [];
+          const opener = new ChunkOpener(mk(alg, key, false, kind), max, (p) => out.push(Buffer.from(p)));
+          opener.batch = true;
+          assert.ok(opener.push(all));
+          assert.deepEqual(Buffer.concat(out), Buffer.concat(reads));
+          assert.equal(out.length, 1, 'one read, one delivery');
+        }
+        // Short writes are never held: interactive data goes out at once.
+        const s2 = new ChunkSealer(mk(alg, key, true, kind), 0x3fff);
+        s2.seal(Buffer.from('ping'), true);
+        assert.equal(s2.holding, false);
+      });
+    }
+
+  for (const kind of kinds)
+    it(`${kind}: a flipped bit fails authentication; an AEAD length above 0x3FFF is refused`, () => {
+      const key = randomBytes(32);
+      const wire = new ChunkSealer(mk('aes-256-gcm', key, true, kind), 0x3fff).seal(
+        Buffer.from('some payload'),
       );
-      const out: Buffer[] = [];
-      const opener = new ChunkOpener(createAead(alg, key), 0x3fff, (p) => out.push(Buffer.from(p)));
-      for (let off = 0; off < wire.length;) {
-        const n = 1 + Math.floor(Math.random() * 5000);
-        assert.ok(opener.push(Buffer.from(wire.subarray(off, off + n))));
-        off += n;
-      }
-      assert.deepEqual(Buffer.concat(out), data);
-      assert.ok(out.every((p) => p.length <= 0x3fff));
+      wire[25]! ^= 1;
+      const o = new ChunkOpener(mk('aes-256-gcm', key, false, kind), 0x3fff, () => undefined);
+      assert.equal(o.push(wire), false);
+      assert.equal(o.failure, 'auth');
+      // A sealer allowed 0xFFFF (2022) produces a length an AEAD opener must refuse.
+      const big = new ChunkSealer(mk('aes-256-gcm', key, true, kind), 0xffff).seal(randomBytes(0x4000));
+      const o2 = new ChunkOpener(mk('aes-256-gcm', key, false, kind), 0x3fff, () => undefined);
+      assert.equal(o2.push(big), false);
+      assert.equal(o2.failure, 'length');
     });
-  }
 
-  for (const alg of ['aes-128-gcm', 'chacha20-poly1305'] as const) {
-    it(`${alg}: held-back tails keep the stream intact and fill the chunks of 64 KiB reads`, () => {
+  it('the stream AEAD matches the one-shot AEAD (independent implementations) message by message', () => {
+    for (const alg of ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305'] as const) {
       const key = randomBytes(alg === 'aes-128-gcm' ? 16 : 32);
-      const inner = createAead(alg, key);
-      let calls = 0;
-      const counting = {
-        seal: (n: Uint8Array, s: Uint8Array, d: Buffer, o: number) => (calls++, inner.seal(n, s, d, o)),
-        sealParts: (n: Uint8Array, a: Uint8Array, b: Uint8Array, d: Buffer, o: number) => (
-          calls++,
-          inner.sealParts(n, a, b, d, o)
-        ),
-        open: (n: Uint8Array, x: Buffer) => inner.open(n, x),
-      };
-      for (const max of [0x3fff, 0xffff]) {
-        const sealer = new ChunkSealer(counting, max);
-        const reads = Array.from({ length: 40 }, () => randomBytes(65536));
-        const wire: Buffer[] = [];
-        calls = 0;
-        for (const r of reads) wire.push(sealer.seal(r, true));
-        const flushed = sealer.flush();
-        if (flushed) wire.push(flushed);
-        assert.equal(sealer.flush(), null);
-        // Full chunks only, plus the final flush: 40 × 64 KiB in ceil(total / max) chunks.
-        assert.equal(calls, 2 * Math.ceil((40 * 65536) / max));
-        const out: Buffer[] = [];
-        const opener = new ChunkOpener(createAead(alg, key), max, (p) => out.push(Buffer.from(p)));
-        assert.ok(opener.push(Buffer.concat(wire)));
-        assert.deepEqual(Buffer.concat(out), Buffer.concat(reads));
-      }
-      // Short writes are never held: interactive data goes out at once.
-      const s2 = new ChunkSealer(createAead(alg, key), 0x3fff);
-      s2.seal(Buffer.from('ping'), true);
-      assert.equal(s2.holding, false);
-    });
-  }
-
-  it('a flipped bit fails authentication; an AEAD length above 0x3FFF is refused', () => {
-    const key = randomBytes(32);
-    const wire = new ChunkSealer(createAead('aes-256-gcm', key), 0x3fff).seal(Buffer.from('some payload'));
-    wire[25]! ^= 1;
-    const o = new ChunkOpener(createAead('aes-256-gcm', key), 0x3fff, () => undefined);
-    assert.equal(o.push(wire), false);
-    assert.equal(o.failure, 'auth');
-    // A sealer allowed 0xFFFF (2022) produces a length an AEAD opener must refuse.
-    const big = new ChunkSealer(createAead('aes-256-gcm', key), 0xffff).seal(randomBytes(0x4000));
-    const o2 = new ChunkOpener(createAead('aes-256-gcm', key), 0x3fff, () => undefined);
-    assert.equal(o2.push(big), false);
-    assert.equal(o2.failure, 'length');
+      const s = createStreamAead(alg, key, true);
+      const nonce = Buffer.alloc(12);
+      const ref = createCipheriv(alg, key, nonce, { authTagLength: 16 } as never);
+      const msg = randomBytes(1000);
+      const a = Buffer.alloc(1016);
+      s.sealOne(msg, a, 0);
+      const b = Buffer.concat([
+        ref.update(msg),
+        ref.final(),
+        (ref as unknown as { getAuthTag(): Buffer }).getAuthTag(),
+      ]);
+      assert.deepEqual(a, b, alg);
+      // Nonce 1 for the next message (little-endian counter).
+      nonce[0] = 1;
+      const ref2 = createCipheriv(alg, key, nonce, { authTagLength: 16 } as never);
+      s.sealOne(msg, a, 0);
+      const b2 = Buffer.concat([
+        ref2.update(msg),
+        ref2.final(),
+        (ref2 as unknown as { getAuthTag(): Buffer }).getAuthTag(),
+      ]);
+      assert.deepEqual(a, b2, alg);
+    }
   });
 });
 
