@@ -34,16 +34,27 @@ export function clientOptions(cmd: Command): Command {
     .option('--json', 'print JSON instead of a table');
 }
 
+/** A Shadowsocks inbound of the config file, for share links. */
+export interface SsInboundBits {
+  name: string;
+  listen: string;
+  method: string;
+  password?: string;
+}
+
 interface ConfigBits {
   dataDir?: string;
   store?: StoreConfig;
   users: string[];
   proxy?: string;
+  shadowsocks: SsInboundBits[];
+  /** Config users' own Shadowsocks secrets (users[].ss_password). */
+  ssPasswords: Map<string, string>;
 }
 
 /** The parts of the server's config file the CLI needs; the full validation is `ferry serve`'s. */
 function readConfig(file: string | undefined): ConfigBits {
-  if (!file) return { users: [] };
+  if (!file) return { users: [], shadowsocks: [], ssPasswords: new Map() };
   let raw: unknown;
   try {
     raw = parseYaml(readFileSync(file, 'utf8'));
@@ -53,8 +64,13 @@ function readConfig(file: string | undefined): ConfigBits {
   const c = (raw ?? {}) as {
     data_dir?: unknown;
     store?: unknown;
-    users?: { name?: unknown }[];
-    inbounds?: { type?: unknown; listen?: unknown }[];
+    users?: { name?: unknown; ss_password?: unknown }[];
+    inbounds?: {
+      name?: unknown;
+      type?: unknown;
+      listen?: unknown;
+      shadowsocks?: { method?: unknown; password?: unknown };
+    }[];
   };
   const users = Array.isArray(c.users)
     ? c.users.map((u) => u?.name).filter((n): n is string => typeof n === 'string')
@@ -62,7 +78,24 @@ function readConfig(file: string | undefined): ConfigBits {
   const http = Array.isArray(c.inbounds)
     ? c.inbounds.find((i) => i?.type === 'http' || i?.type === 'mixed')
     : undefined;
+  const shadowsocks: SsInboundBits[] = [];
+  for (const i of Array.isArray(c.inbounds) ? c.inbounds : []) {
+    const ss = i?.shadowsocks;
+    if (i?.type !== 'shadowsocks' || typeof i.listen !== 'string' || typeof ss?.method !== 'string') continue;
+    shadowsocks.push({
+      name: typeof i.name === 'string' ? i.name : 'shadowsocks',
+      listen: i.listen,
+      method: ss.method,
+      ...(typeof ss.password === 'string' ? { password: ss.password } : {}),
+    });
+  }
+  const ssPasswords = new Map<string, string>();
+  for (const u of Array.isArray(c.users) ? c.users : [])
+    if (typeof u?.name === 'string' && typeof u.ss_password === 'string')
+      ssPasswords.set(u.name, u.ss_password);
   return {
+    shadowsocks,
+    ssPasswords,
     // Relative to the working directory, as `ferry serve` reads it.
     ...(typeof c.data_dir === 'string' ? { dataDir: resolve(c.data_dir) } : {}),
     ...(c.store && typeof c.store === 'object' ? { store: c.store as StoreConfig } : {}),
@@ -79,6 +112,12 @@ export function dataDirOf(flags: ClientFlags): string {
 /** The HTTP proxy address for examples: the config's first http/mixed inbound, else the default. */
 export function proxyAddressOf(flags: ClientFlags): string {
   return readConfig(flags.config ?? process.env.FERRY_CONFIG).proxy ?? '127.0.0.1:8080';
+}
+
+/** The config file's Shadowsocks inbounds and its users' own Shadowsocks secrets. */
+export function shadowsocksOf(flags: ClientFlags): Pick<ConfigBits, 'shadowsocks' | 'ssPasswords'> {
+  const cfg = readConfig(flags.config ?? process.env.FERRY_CONFIG);
+  return { shadowsocks: cfg.shadowsocks, ssPasswords: cfg.ssPasswords };
 }
 
 export async function openClient(flags: ClientFlags): Promise<ControlClient> {

@@ -11,10 +11,19 @@ import {
   printJson,
   printTable,
   readStdinLine,
+  shadowsocksOf,
   withClient,
   type ClientFlags,
 } from './control-client.js';
 import { printSecret, registerCredentialCommands, registerDeviceCommands } from './user-access.js';
+import {
+  linkOptions,
+  printSsLinks,
+  registerShadowsocksKeyCommand,
+  storedKey,
+  userSsLinks,
+  type LinkFlags,
+} from './user-shadowsocks.js';
 
 interface AddFlags extends ClientFlags {
   role?: 'admin' | 'member';
@@ -79,11 +88,23 @@ export function registerUserCommands(program: Command): void {
     else userRows(users);
   });
 
-  clientOptions(
-    user.command('show <name>').description('a user with credentials (names only), tier, usage, devices'),
-  ).action(async (name: string, flags: ClientFlags) => {
-    const u = await withClient(flags, (c) => c.users.show(name));
-    if (flags.json) return printJson(u);
+  linkOptions(
+    clientOptions(
+      user
+        .command('show <name>')
+        .description(
+          'a user with credentials (names only), tier, usage, devices, and Shadowsocks links with QR codes',
+        ),
+    ),
+  ).action(async (name: string, flags: LinkFlags) => {
+    // Links only when the config file has a Shadowsocks inbound: the key is not read otherwise.
+    const wantLinks = shadowsocksOf(flags).shadowsocks.length > 0;
+    const [u, key] = await withClient(flags, async (c) => {
+      const shown = await c.users.show(name);
+      return [shown, wantLinks && shown.source === 'store' ? await storedKey(c, name) : null] as const;
+    });
+    const links = wantLinks ? userSsLinks(name, key, flags) : [];
+    if (flags.json) return printJson(links.length ? { ...u, shadowsocks: links } : u);
     printFields([
       ['name', u.name],
       ['role', u.role],
@@ -104,6 +125,7 @@ export function registerUserCommands(program: Command): void {
           `${formatBytes(u.usage.bytesTotal)} of ${formatBytes(u.usage.quota)} since ${u.usage.periodStart.slice(0, 10)} (${u.usage.period})`,
       ],
     ]);
+    await printSsLinks(links, flags);
   });
 
   clientOptions(
@@ -178,6 +200,7 @@ export function registerUserCommands(program: Command): void {
     else process.stdout.write('user erased; the audit log keeps the actions under a pseudonym\n');
   });
 
+  registerShadowsocksKeyCommand(user);
   registerCredentialCommands(user);
   registerDeviceCommands(user);
 }

@@ -18,6 +18,7 @@ import type {
   CredentialSecret,
   CredentialView,
   PeerView,
+  ShadowsocksKeyView,
   TierView,
   TokenCreated,
   TokenView,
@@ -45,6 +46,10 @@ export interface ControlApi {
     setLoginPassword(name: string, input: LoginPasswordInput): Promise<void>;
     export(name: string): Promise<Record<string, unknown>>;
     forget(name: string): Promise<void>;
+    /** The user's Shadowsocks key (a secret: admins and the user only). */
+    shadowsocksKey(name: string): Promise<ShadowsocksKeyView>;
+    /** Creates or replaces the user's Shadowsocks key. */
+    rotateShadowsocksKey(name: string): Promise<ShadowsocksKeyView>;
   };
   credentials: {
     add(input: CredentialAddInput): Promise<CredentialSecret>;

@@ -2,6 +2,7 @@
 // when `store.revision()` changes (poll it every few seconds); nothing here runs per connection.
 import { dayOf, periodStart } from './quota.js';
 import type { QuotaPeriod, Store, Tier } from './store/types.js';
+import type { SsUserEntry } from '../inbound/shadowsocks/keys.js';
 
 export interface ProxyLogin {
   /** The login name clients send (a proxy credential's username). */
@@ -36,6 +37,21 @@ export async function loadProxyUsers(store: Store, now = Date.now()): Promise<Pr
       expiresAt: u.expiresAt,
       tierId: u.tierId,
     });
+  }
+  return out;
+}
+
+/**
+ * Store users' Shadowsocks keys for the inbound's key table (a user's secret per method is derived
+ * from the stored key: share/ss-user-key.ts). Disabled and expired users are left out.
+ */
+export async function loadShadowsocksUsers(store: Store, now = Date.now()): Promise<SsUserEntry[]> {
+  const users = new Map((await store.listUsers()).map((u) => [u.id, u]));
+  const out: SsUserEntry[] = [];
+  for (const k of await store.listShadowsocksKeys()) {
+    const u = users.get(k.userId);
+    if (!u || !u.enabled || (u.expiresAt !== null && u.expiresAt <= now)) continue;
+    out.push({ name: u.name, ss_key: k.secret });
   }
   return out;
 }

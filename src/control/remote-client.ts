@@ -143,6 +143,8 @@ export class RemoteClient implements ControlClient {
     setLoginPassword: (n, i) => this.call('PUT', `/users/${seg(n)}/login-password`, i),
     export: (n) => this.call('GET', `/users/${seg(n)}/export`),
     forget: (n) => this.call('POST', `/users/${seg(n)}/forget`),
+    shadowsocksKey: (n) => this.call('GET', `/users/${seg(n)}/shadowsocks-key`),
+    rotateShadowsocksKey: (n) => this.call('POST', `/users/${seg(n)}/shadowsocks-key`),
   };
 
   readonly credentials: ControlApi['credentials'] = {

@@ -62,6 +62,11 @@ export interface GatewayOptions {
   log?: Logger;
   /** Data directory for generated material (TLS certificates). Default: config data_dir or ./.ferry */
   dataDir?: string;
+  /**
+   * Store users' Shadowsocks keys (control/data-plane.ts loadShadowsocksUsers), read on every new
+   * Shadowsocks connection: return the same array until it changes. Config users win on a name clash.
+   */
+  shadowsocksUsers?: () => readonly SsUserEntry[];
 }
 
 export interface ListenerInfo {
@@ -83,13 +88,32 @@ export class Gateway {
   private constructor(
     private readonly log: Logger,
     private dataDir: string,
+    private readonly storeSsUsers: (() => readonly SsUserEntry[]) | undefined = undefined,
   ) {}
+
+  /** Config users' then store users' Shadowsocks keys, as one array that changes only when they do. */
+  private ssUsersMerged: {
+    cfg: readonly SsUserEntry[];
+    store: readonly SsUserEntry[];
+    all: readonly SsUserEntry[];
+  } | null = null;
+  private readonly ssUsers = (): readonly SsUserEntry[] => {
+    const cfg = this.shared.ssUsers;
+    const store = this.storeSsUsers?.() ?? [];
+    const m = this.ssUsersMerged;
+    if (m && m.cfg === cfg && m.store === store) return m.all;
+    const names = new Set(cfg.map((u) => u.name));
+    const all = store.length ? [...cfg, ...store.filter((u) => !names.has(u.name))] : cfg;
+    this.ssUsersMerged = { cfg, store, all };
+    return all;
+  };
 
   static async start(config: unknown, opts: GatewayOptions = {}): Promise<Gateway> {
     const cfg = validateConfig(config);
     const gw = new Gateway(
       opts.log ?? silentLogger(),
       resolve(opts.dataDir ?? cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry'),
+      opts.shadowsocksUsers,
     );
     gw.shared = await gw.buildShared(cfg);
     try {
@@ -214,7 +238,11 @@ export class Gateway {
         const current = (): InboundConfig => this.listeners.get(i.name)?.cfg ?? i;
         return createShadowsocksHandler(
           ctx,
-          { inbound: () => ({ name: i.name, ...current().shadowsocks! }), users: () => this.shared.ssUsers },
+          {
+            inbound: () => ({ name: i.name, ...current().shadowsocks! }),
+            users: this.ssUsers,
+            storeUsers: this.storeSsUsers !== undefined,
+          },
           { udp: i.shadowsocks!.udp },
         );
       }

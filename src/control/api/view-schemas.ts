@@ -41,6 +41,10 @@ export const credentialSecretSchema = z
   .object({ user: z.string(), username: z.string(), password: z.string() })
   .describe('A proxy login with its password; the password is shown only in this response');
 
+export const shadowsocksKeySchema = z
+  .object({ user: z.string(), key: z.string().nullable() })
+  .describe("A user's Shadowsocks key (a secret), or null when the user has none");
+
 export const tokenViewSchema = z.object({
   id: z.number().int(),
   user: z.string(),

@@ -14,6 +14,7 @@ import { hashToken, TOKEN_PATTERN } from './secrets.js';
 import { createTier, listTiers, removeTier, showTier, updateTier } from './tiers.js';
 import { createToken, listTokens, revokeToken } from './tokens.js';
 import { usage } from './usage.js';
+import { getShadowsocksKey, rotateShadowsocksKey } from './shadowsocks-keys.js';
 import { addUser, listUsers, passwd, removeUser, setLoginPassword, showUser, updateUser } from './users.js';
 
 /** lastUsedAt is written at most this often per token: an API call should not always be a write. */
@@ -45,6 +46,8 @@ export class ControlService {
         setLoginPassword: (n, i) => setLoginPassword(c, n, i),
         export: (n) => exportUser(c, n),
         forget: (n) => forgetUser(c, n),
+        shadowsocksKey: (n) => getShadowsocksKey(c, n),
+        rotateShadowsocksKey: (n) => rotateShadowsocksKey(c, n),
       },
       credentials: {
         add: (i) => addCredential(c, i),

@@ -18,6 +18,7 @@ import {
   type UserUpdateInput,
 } from './schemas.js';
 import { generatePassword } from './secrets.js';
+import { newShadowsocksKey } from '../../share/ss-user-key.js';
 import { usageReports } from './usage.js';
 import {
   configUserView,
@@ -70,6 +71,8 @@ export async function addUser(ctx: Ctx, input: UserAddInput): Promise<UserAdded>
       passwordHash: loginHash,
     });
     await tx.addProxyCredential(u.id, i.name, proxyHash);
+    // Every new user can use a Shadowsocks inbound at once (`ferry user show` prints the link).
+    await tx.setShadowsocksKey(u.id, newShadowsocksKey());
     await ctx.audit(tx, 'user.create', i.name, { role: u.role, tier: i.tier ?? null, expiresAt });
     return { user: await view(ctx, u, tx), credential: { user: i.name, username: i.name, password } };
   });

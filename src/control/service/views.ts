@@ -1,6 +1,7 @@
 // What the service returns: plain JSON-safe objects (times as ISO 8601 strings), the same whether
 // a LocalClient calls the service in-process or a RemoteClient receives them over the REST API.
-// Views never carry a secret except the one-time results (CredentialSecret, TokenCreated).
+// Views never carry a secret except the one-time results (CredentialSecret, TokenCreated) and the
+// Shadowsocks key, which only its own calls return (a client needs it verbatim; see shadowsocks-keys.ts).
 import type {
   ApiToken,
   AuditEvent,
@@ -40,6 +41,12 @@ export interface CredentialSecret {
   user: string;
   username: string;
   password: string;
+}
+
+/** A user's Shadowsocks key (null: none yet), returned only by the calls that ask for it. */
+export interface ShadowsocksKeyView {
+  user: string;
+  key: string | null;
 }
 
 export interface TokenView {

@@ -29,6 +29,13 @@ export interface ProxyCredentialsTable {
   created_at: number;
 }
 
+/** A user's Shadowsocks key (migration 0002): kept in clear, a server needs the key itself. */
+export interface ShadowsocksKeysTable {
+  user_id: number;
+  secret: string;
+  created_at: number;
+}
+
 export interface ApiTokensTable {
   id: Generated<number>;
   user_id: number;
@@ -104,6 +111,7 @@ export interface Database {
   ferry_meta: MetaTable;
   users: UsersTable;
   proxy_credentials: ProxyCredentialsTable;
+  shadowsocks_keys: ShadowsocksKeysTable;
   api_tokens: ApiTokensTable;
   tiers: TiersTable;
   peers: PeersTable;

@@ -230,6 +230,30 @@ export class KyselyStore implements Store {
 
   // ---- proxy credentials
 
+  async getShadowsocksKey(userId: number): Promise<string | null> {
+    const r = await this.db
+      .selectFrom('shadowsocks_keys')
+      .select('secret')
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return r ? r.secret : null;
+  }
+
+  async setShadowsocksKey(userId: number, secret: string): Promise<void> {
+    await this.write(true, async (db) => {
+      await db
+        .insertInto('shadowsocks_keys')
+        .values({ user_id: userId, secret, created_at: this.now() })
+        .onConflict((oc) => oc.column('user_id').doUpdateSet({ secret, created_at: this.now() }))
+        .execute();
+    });
+  }
+
+  async listShadowsocksKeys(): Promise<{ userId: number; secret: string }[]> {
+    const rows = await this.db.selectFrom('shadowsocks_keys').select(['user_id', 'secret']).execute();
+    return rows.map((r) => ({ userId: Number(r.user_id), secret: r.secret }));
+  }
+
   async addProxyCredential(userId: number, username: string, passwordHash: string): Promise<ProxyCredential> {
     return this.write(true, async (db) =>
       toCredential(

@@ -142,6 +142,12 @@ export interface Store {
   deleteUser(id: number): Promise<void>;
   getLoginHash(userId: number): Promise<string | null>;
 
+  // Shadowsocks keys (one per user, method-independent: see share/ss-user-key.ts)
+  getShadowsocksKey(userId: number): Promise<string | null>;
+  /** Creates or replaces the user's key. */
+  setShadowsocksKey(userId: number, secret: string): Promise<void>;
+  listShadowsocksKeys(): Promise<{ userId: number; secret: string }[]>;
+
   // proxy credentials
   addProxyCredential(userId: number, username: string, passwordHash: string): Promise<ProxyCredential>;
   listProxyCredentials(userId?: number): Promise<ProxyCredential[]>;

@@ -5,6 +5,7 @@
 import { FerryError } from '../../core/errors.js';
 import { buildKeyTable, type ServerKeyTable, type UserKey } from '../../crypto/ss/keys.js';
 import { methodInfo, serverKey } from '../../crypto/ss/methods.js';
+import { userSecretFor } from '../../share/ss-user-key.js';
 
 export interface SsInboundSettings {
   name: string;
@@ -17,21 +18,34 @@ export interface SsUserEntry {
   name: string;
   /** AEAD: the user's password; 2022: the user's PSK (base64, the method's key size). */
   ss_password?: string | undefined;
+  /** A store user's method-independent key (share/ss-user-key.ts); ss_password wins when both. */
+  ss_key?: string | undefined;
   enabled?: boolean;
 }
 
 export interface KeySource {
   inbound(): SsInboundSettings;
   users(): readonly SsUserEntry[];
+  /**
+   * Users come from the store too, so an AEAD inbound without a shared password may start with no
+   * user keys yet (it then refuses every connection until users get keys).
+   */
+  storeUsers?: boolean;
 }
 
 /** Validates settings and derives the key table; throws E_CONFIG with a message for the operator. */
-export function deriveKeyTable(s: SsInboundSettings, users: readonly SsUserEntry[]): ServerKeyTable {
+export function deriveKeyTable(
+  s: SsInboundSettings,
+  users: readonly SsUserEntry[],
+  storeUsers = false,
+): ServerKeyTable {
   const method = methodInfo(s.method);
   const userKeys: UserKey[] = [];
   for (const u of users) {
-    if (u.ss_password === undefined || u.enabled === false) continue;
-    userKeys.push({ user: u.name, key: serverKey(method, u.ss_password, `ss_password of user ${u.name}`) });
+    if (u.enabled === false) continue;
+    const secret = u.ss_password ?? (u.ss_key !== undefined ? userSecretFor(method, u.ss_key) : undefined);
+    if (secret === undefined) continue;
+    userKeys.push({ user: u.name, key: serverKey(method, secret, `Shadowsocks key of user ${u.name}`) });
   }
   const inboundKey =
     s.password !== undefined
@@ -43,7 +57,7 @@ export function deriveKeyTable(s: SsInboundSettings, users: readonly SsUserEntry
       `inbound ${s.name}: ${method.name} needs a password (the server key, base64)`,
     );
   }
-  if (method.edition === 'aead' && !inboundKey && userKeys.length === 0) {
+  if (method.edition === 'aead' && !inboundKey && userKeys.length === 0 && !storeUsers) {
     throw new FerryError('E_CONFIG', `inbound ${s.name}: set a password, or give users an ss_password`);
   }
   if (method.edition === '2022' && userKeys.length > 0 && method.algorithm === 'chacha20-poly1305') {
@@ -78,7 +92,7 @@ export class KeyTableCache {
       last !== null && s.name === last.name && s.method === last.method && s.password === last.password;
     if (this.table && same && u === this.lastUsers) return this.table;
     try {
-      this.table = deriveKeyTable(s, u);
+      this.table = deriveKeyTable(s, u, this.source.storeUsers === true);
     } catch (e) {
       if (!this.table) throw e;
       this.onError(e as Error);
