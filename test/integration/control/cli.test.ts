@@ -10,6 +10,7 @@ import SqliteDb from 'better-sqlite3';
 import { verifyPassword } from '../../../src/auth/password-hash.js';
 import { loadProxyUsers } from '../../../src/control/data-plane.js';
 import { openSqliteStore } from '../../../src/control/store/sqlite.js';
+import { SCHEMA_VERSION } from '../../../src/control/store/migrations/index.js';
 import { runAsync } from '../../helpers/proc.js';
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src/cli/main.js');
@@ -205,6 +206,9 @@ describe('ferry user/tier/token/usage/audit', () => {
     db.close();
     const r = await ferry(['user', 'list']);
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, 'ferry: database schema version 42 is newer than this ferry (1); upgrade ferry\n');
+    assert.equal(
+      r.stderr,
+      `ferry: database schema version 42 is newer than this ferry (${SCHEMA_VERSION}); upgrade ferry\n`,
+    );
   });
 });

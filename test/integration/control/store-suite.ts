@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { FerryError } from '../../../src/core/errors.js';
 import type { NewTier, Store } from '../../../src/control/store/types.js';
+import { SCHEMA_VERSION } from '../../../src/control/store/migrations/index.js';
 
 const DAY = 86_400_000;
 
@@ -28,8 +29,25 @@ async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
 export function storeSuite(getStore: () => Store): void {
   it('is migrated and starts at revision 1', async () => {
     const s = getStore();
-    assert.equal(await s.schemaVersion(), 1);
+    assert.equal(await s.schemaVersion(), SCHEMA_VERSION);
     assert.ok((await s.revision()) >= 1);
+  });
+
+  it('keeps one Shadowsocks key per user, replaced in place, gone with the user', async () => {
+    const s = getStore();
+    const u = await s.createUser({ name: 'ss-key-user' });
+    assert.equal(await s.getShadowsocksKey(u.id), null);
+    const r0 = await s.revision();
+    await s.setShadowsocksKey(u.id, 'first');
+    assert.ok((await s.revision()) > r0, 'the data plane must see key changes');
+    await s.setShadowsocksKey(u.id, 'second');
+    assert.equal(await s.getShadowsocksKey(u.id), 'second');
+    assert.deepEqual(
+      (await s.listShadowsocksKeys()).filter((k) => k.userId === u.id),
+      [{ userId: u.id, secret: 'second' }],
+    );
+    await s.deleteUser(u.id);
+    assert.equal((await s.listShadowsocksKeys()).filter((k) => k.userId === u.id).length, 0);
   });
 
   it('round-trips users, tiers and credentials, with bigints intact', async () => {
