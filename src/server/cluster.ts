@@ -6,19 +6,37 @@
 //
 // What is per worker: the brute-force throttle and the connection limits (max_connections and
 // max_connections_per_user are divided by the worker count so the totals hold).
+//
+// What is shared through the primary: Shadowsocks replay protection. A replayed first flight may be
+// accepted by any worker, so salts cannot be checked per worker; SIP022 §3.1.4 wants them stored
+// exactly (no Bloom filter, no false positives) and a check that two workers cannot both pass. The
+// primary holds the one exact filter per inbound (SaltRegistry) and answers each worker's claim in
+// the order claims arrive, so the first claim of a salt wins and every later one, on any worker, is
+// refused — no race window. A claim is one IPC message each way per new connection; the worker sends
+// it when the request has authenticated and dials the destination meanwhile, forwarding nothing of
+// the request (and answering nothing) until the claim holds, so it adds no latency. (Broadcasting
+// salts from worker to worker without a single authority could not be exact: two workers could each
+// accept a salt before hearing of the other's.) The worker's own filter still refuses replays to the
+// same worker at once. UDP is not covered: 2022 UDP sessions keep their packet windows per worker.
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../core/logger.js';
+import { SaltRegistry, type SaltAuthority } from '../crypto/ss/replay.js';
 import { Gateway, type ListenerInfo } from './gateway.js';
 
 type ToWorker =
   | { type: 'start'; config: unknown }
   | { type: 'reload'; config: unknown; id: number }
-  | { type: 'stop'; drainMs: number };
+  | { type: 'stop'; drainMs: number }
+  | { type: 'salt-ok'; id: number; fresh: boolean };
 type FromWorker =
   | { type: 'hello' }
   | { type: 'ready'; listeners: ListenerInfo[] }
   | { type: 'failed'; error: string }
-  | { type: 'reloaded'; id: number; error?: string };
+  | { type: 'reloaded'; id: number; error?: string }
+  | { type: 'salt'; id: number; scope: string; edition: 'aead' | '2022'; salt: string };
+
+/** A claim the primary does not answer within this time is refused (fail closed). */
+const CLAIM_TIMEOUT_MS = 5_000;
 
 export const WORKER_ENV = 'FERRY_CLUSTER_WORKER';
 
@@ -40,6 +58,8 @@ export class ClusterPrimary {
   private config: unknown;
   private stopping = false;
   private reloadSeq = 0;
+  /** Every worker's Shadowsocks salts (see the header). */
+  private readonly salts = new SaltRegistry();
 
   constructor(
     private readonly count: number,
@@ -65,6 +85,11 @@ export class ClusterPrimary {
   private fork(): Promise<ListenerInfo[]> {
     const w = cluster.fork({ [WORKER_ENV]: '1' });
     this.workers.add(w);
+    w.on('message', (m: FromWorker) => {
+      if (m.type !== 'salt') return;
+      const fresh = this.salts.checkAndAdd(m.scope, m.edition, Buffer.from(m.salt, 'base64'));
+      if (w.isConnected()) w.send({ type: 'salt-ok', id: m.id, fresh } satisfies ToWorker);
+    });
     return new Promise((resolve, reject) => {
       const onMsg = (m: FromWorker): void => {
         // The worker says hello once it listens for messages: anything sent before that (say, on
@@ -122,15 +147,42 @@ export class ClusterPrimary {
   }
 }
 
+/** A worker's side of the salt claims: one message to the primary, resolved by its answer. */
+class IpcSaltAuthority implements SaltAuthority {
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: (fresh: boolean) => void; timer: NodeJS.Timeout }>();
+
+  claim(scope: string, edition: 'aead' | '2022', salt: Buffer): Promise<boolean> {
+    const id = ++this.seq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.answer(id, false), CLAIM_TIMEOUT_MS);
+      this.pending.set(id, { resolve, timer });
+      const m: FromWorker = { type: 'salt', id, scope, edition, salt: salt.toString('base64') };
+      if (!process.connected) return this.answer(id, false);
+      process.send!(m);
+    });
+  }
+
+  answer(id: number, fresh: boolean): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    p.resolve(fresh);
+  }
+}
+
 /** The body of a worker process: waits for its configuration from the primary and runs a Gateway. */
 export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
   let gw: Gateway | null = null;
+  const salts = new IpcSaltAuthority();
   process.on('message', (m: ToWorker) => {
+    if (m.type === 'salt-ok') return salts.answer(m.id, m.fresh);
     void (async () => {
       switch (m.type) {
         case 'start':
           try {
-            gw = await Gateway.start(m.config, { log: makeLog(m.config) });
+            gw = await Gateway.start(m.config, { log: makeLog(m.config), saltAuthority: salts });
             process.send!({ type: 'ready', listeners: gw.listenerInfo() } satisfies FromWorker);
           } catch (e) {
             process.send!({ type: 'failed', error: (e as Error).message } satisfies FromWorker);

@@ -30,6 +30,7 @@ import {
 import { ConnTracker } from '../inbound/tracker.js';
 import type { Outbound } from '../outbound/outbound.js';
 import { Router } from '../router/router.js';
+import type { SaltAuthority } from '../crypto/ss/replay.js';
 import { buildOutbounds } from './outbounds.js';
 import { loadTlsMaterial } from './tls-material.js';
 import { loadUsers } from './users.js';
@@ -67,6 +68,8 @@ export interface GatewayOptions {
    * Shadowsocks connection: return the same array until it changes. Config users win on a name clash.
    */
   shadowsocksUsers?: () => readonly SsUserEntry[];
+  /** Cluster workers: where Shadowsocks salts are claimed across workers (server/cluster.ts). */
+  saltAuthority?: SaltAuthority;
 }
 
 export interface ListenerInfo {
@@ -89,6 +92,7 @@ export class Gateway {
     private readonly log: Logger,
     private dataDir: string,
     private readonly storeSsUsers: (() => readonly SsUserEntry[]) | undefined = undefined,
+    private readonly saltAuthority: SaltAuthority | undefined = undefined,
   ) {}
 
   /** Config users' then store users' Shadowsocks keys, as one array that changes only when they do. */
@@ -114,6 +118,7 @@ export class Gateway {
       opts.log ?? silentLogger(),
       resolve(opts.dataDir ?? cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry'),
       opts.shadowsocksUsers,
+      opts.saltAuthority,
     );
     gw.shared = await gw.buildShared(cfg);
     try {
@@ -243,7 +248,7 @@ export class Gateway {
             users: this.ssUsers,
             storeUsers: this.storeSsUsers !== undefined,
           },
-          { udp: i.shadowsocks!.udp },
+          { udp: i.shadowsocks!.udp, ...(this.saltAuthority ? { authority: this.saltAuthority } : {}) },
         );
       }
     }

@@ -94,3 +94,29 @@ export class PacketWindow {
     return true;
   }
 }
+
+/**
+ * Salt filters for several scopes (one per inbound and edition), as the single authority of a
+ * cluster: every worker asks it about each new request's salt, so a salt first seen by one worker is
+ * refused by all others. The same exact filters as in one process (SaltPool, SaltRing).
+ */
+export class SaltRegistry {
+  private readonly filters = new Map<string, SaltFilter>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  checkAndAdd(scope: string, edition: 'aead' | '2022', salt: Uint8Array): boolean {
+    const key = `${edition}\0${scope}`;
+    let f = this.filters.get(key);
+    if (!f) {
+      f = edition === 'aead' ? new SaltRing() : new SaltPool(60_000, this.now);
+      this.filters.set(key, f);
+    }
+    return f.checkAndAdd(salt);
+  }
+}
+
+/** Where a worker claims a salt cluster-wide: resolves false when another worker saw it first. */
+export interface SaltAuthority {
+  claim(scope: string, edition: 'aead' | '2022', salt: Buffer): Promise<boolean>;
+}

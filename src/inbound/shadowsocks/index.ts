@@ -3,7 +3,7 @@
 // port once the listener is up, and closes it with the listener.
 import type { Server, Socket } from 'node:net';
 import type { ServerKeyTable } from '../../crypto/ss/keys.js';
-import { SaltPool, SaltRing, type SaltFilter } from '../../crypto/ss/replay.js';
+import { SaltPool, SaltRing, type SaltAuthority, type SaltFilter } from '../../crypto/ss/replay.js';
 import type { InboundContext, InboundHandler } from '../context.js';
 import { KeyTableCache, type KeySource } from './keys.js';
 import { handleTcp } from './tcp.js';
@@ -25,6 +25,8 @@ export interface ShadowsocksOptions {
   udp?: boolean;
   /** Clock, for tests of the timestamp checks. */
   now?: () => number;
+  /** Cluster-wide salt claims (workers > 1): a salt one worker saw is refused by the others. */
+  authority?: SaltAuthority;
 }
 
 export function createShadowsocksHandler(
@@ -43,7 +45,13 @@ export function createShadowsocksHandler(
     t.method.edition === 'aead'
       ? (aeadSalts ??= new SaltRing())
       : (salts2022 ??= new SaltPool(60_000, opts.now));
-  const deps = { ctx, table: () => cache.get(), salts, ...(opts.now ? { now: opts.now } : {}) };
+  const deps = {
+    ctx,
+    table: () => cache.get(),
+    salts,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.authority ? { authority: opts.authority } : {}),
+  };
   const udp = opts.udp === false ? null : new SsUdpRelay(ctx, () => cache.get(), opts.now);
   let markReady: () => void = () => undefined;
   const udpReady = udp ? new Promise<void>((r) => (markReady = r)) : Promise.resolve();

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { asFerryError } from '../../core/errors.js';
 import { newSessionId, type Session } from '../../core/session.js';
 import type { ServerKeyTable } from '../../crypto/ss/keys.js';
-import type { SaltFilter } from '../../crypto/ss/replay.js';
+import type { SaltAuthority, SaltFilter } from '../../crypto/ss/replay.js';
 import { SecureStream, type WireCodec } from '../../crypto/ss/secure-stream.js';
 import { RequestParser, ServerStreamCodec } from '../../crypto/ss/tcp-server.js';
 import { relay } from '../../net/relay.js';
@@ -20,6 +20,8 @@ export interface TcpDeps {
   ctx: InboundContext;
   table: () => ServerKeyTable;
   salts: (table: ServerKeyTable) => SaltFilter;
+  /** Cluster-wide salt claims (ferry serve --workers N); absent in a single process. */
+  authority?: SaltAuthority;
   now?: () => number;
 }
 
@@ -43,9 +45,28 @@ export function handleTcp(deps: TcpDeps, socket: Socket): void {
       drain(socket);
       return;
     }
-    clearTimeout(timer);
     socket.pause();
-    void connect(deps, socket, parser, table);
+    if (!deps.authority) {
+      clearTimeout(timer);
+      void connect(deps, socket, parser, table, null);
+      return;
+    }
+    // Claimed cluster-wide while the destination is dialled, so the answer costs no latency; the
+    // handshake timer runs on until the claim holds, and a refused claim is handled like a local
+    // replay (drained until that timer fires).
+    const claim = deps.authority
+      .claim(deps.ctx.name, table.method.edition, parser.requestSalt!)
+      .catch(() => false)
+      .then((fresh) => {
+        if (fresh) clearTimeout(timer);
+        else
+          deps.ctx.log.debug(
+            { inbound: deps.ctx.name, reason: 'salt replayed on another worker' },
+            'shadowsocks: bad request, draining',
+          );
+        return fresh;
+      });
+    void connect(deps, socket, parser, table, claim);
   };
   socket.on('data', onData);
 }
@@ -62,6 +83,7 @@ async function connect(
   socket: Socket,
   parser: RequestParser,
   table: ServerKeyTable,
+  claim: Promise<boolean> | null,
 ): Promise<void> {
   const { ctx } = deps;
   const session: Session = {
@@ -75,20 +97,31 @@ async function connect(
   const ac = new AbortController();
   const abort = (): void => ac.abort();
   socket.once('close', abort);
+  let replayed = false;
+  void claim?.then((fresh) => {
+    if (!fresh) {
+      replayed = true;
+      ac.abort();
+    }
+  });
   let opened: OpenedTcp;
   try {
     opened = await openTcp(ctx, session, ac.signal, { forRelay: true });
+    // Nothing of the request reaches the destination before the salt is known to be new.
+    if (claim && !(await claim)) replayed = true;
   } catch (err) {
     // Shadowsocks has no error reply: the client sees the connection close (openTcp logged why).
     void asFerryError(err);
-    socket.destroy();
+    if (replayed) drain(socket);
+    else socket.destroy();
     return;
   } finally {
     socket.removeListener('close', abort);
   }
-  if (socket.destroyed) {
+  if (replayed || socket.destroyed) {
     opened.socket.destroy();
     opened.done({ reason: 'aborted' });
+    if (replayed && !socket.destroyed) drain(socket);
     return;
   }
   const opener = parser.opener!;
