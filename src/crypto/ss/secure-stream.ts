@@ -30,8 +30,8 @@ export interface WireCodec {
   readonly started?: boolean;
   /** Seals bytes encode() held back to fill chunks; null when none. */
   flush?(): Buffer | null;
-  /** The socket has written the last encode()/flush() output whole: its buffer may be reused. */
-  recycle?(): void;
+  /** The socket has written this encode()/flush() output: its memory may be reused. */
+  recycle?(wire: Buffer): void;
 }
 
 /** Plaintext buffer of a fast-mode stream: a whole read plus one frame that straddled reads. */
@@ -176,8 +176,7 @@ export class SecureStream extends Duplex {
       setImmediate(this.flushHeld);
     }
     // `chunk` is sealed into `wire` already: the writer may reuse it as soon as the socket accepts.
-    if (this.socket.write(wire)) {
-      if (this.socket.writableLength === 0) this.codec.recycle?.();
+    if (this.writeWire(wire)) {
       cb();
     } else {
       this.pendingCb = cb;
@@ -188,15 +187,30 @@ export class SecureStream extends Duplex {
     this.flushScheduled = false;
     if (this.destroyed || !this.socket.writable) return;
     const wire = this.codec.flush?.();
-    if (wire && this.socket.write(wire) && this.socket.writableLength === 0) this.codec.recycle?.();
+    if (wire) this.writeWire(wire);
+  };
+
+  /**
+   * Writes wire bytes, remembering them until their write completes: a net.Socket completes writes
+   * in order, so one callback (no closure per write) hands the oldest back to the codec for reuse.
+   */
+  private readonly inFlight: Buffer[] = [];
+  private writeWire(wire: Buffer): boolean {
+    if (!this.codec.recycle) return this.socket.write(wire);
+    this.inFlight.push(wire);
+    return this.socket.write(wire, this.onWireWritten);
+  }
+  private readonly onWireWritten = (err?: Error | null): void => {
+    const wire = this.inFlight.shift();
+    if (wire && !err) this.codec.recycle?.(wire);
   };
 
   override _final(cb: (err?: Error | null) => void): void {
     this.clearHeaderTimer();
     // A client that sends nothing and half-closes still has to tell the server where to connect.
-    if (this.codec.started === false) this.socket.write(this.codec.encode(Buffer.alloc(0)));
+    if (this.codec.started === false) this.writeWire(this.codec.encode(Buffer.alloc(0)));
     const held = this.codec.flush?.();
-    if (held) this.socket.write(held);
+    if (held) this.writeWire(held);
     this.socket.end();
     cb();
   }
@@ -213,7 +227,7 @@ export class SecureStream extends Duplex {
   private readonly flushHeader = (): void => {
     this.headerTimer = null;
     if (this.codec.started === false && !this.destroyed && this.socket.writable)
-      this.socket.write(this.codec.encode(Buffer.alloc(0)));
+      this.writeWire(this.codec.encode(Buffer.alloc(0)));
   };
   private clearHeaderTimer(): void {
     if (this.headerTimer) clearTimeout(this.headerTimer);

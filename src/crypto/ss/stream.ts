@@ -3,7 +3,7 @@
 // next value of a little-endian counter nonce that starts at zero (kept by the StreamAead).
 //
 // Hot path. The sealer writes every chunk of one read into one buffer (one AEAD batch call, one
-// socket write), and reuses that buffer once the socket took it all. The opener opens every whole
+// socket write), and reuses that buffer once the socket has written it. The opener opens every whole
 // frame of one read in one batch call, either in place (payloads moved down over the framing, so a
 // read yields one contiguous plaintext) or into a caller's buffer; only a frame that straddles two
 // reads is copied aside.
@@ -15,13 +15,16 @@ export const CHUNK_OVERHEAD = 2 + TAG_LEN + TAG_LEN;
 
 /** Output buffers are allocated in steps of this size, so that one fits the next batch too. */
 const OUT_STEP = 64 * 1024;
+/** Written output buffers kept for reuse: enough for the writes a socket has in flight at once. */
+const MAX_FREE = 2;
 
 export class ChunkSealer {
   /** Plaintext held back by seal(…, hold) for the next call. */
   private tail: Buffer | null = null;
-  /** The buffer of the last seal(), until recycle() says the socket is done with it. */
-  private lastOut: Buffer | null = null;
-  private spare: Buffer | null = null;
+  /** Output buffers this sealer allocated (only those are taken back by recycle()). */
+  private readonly mine = new WeakSet<ArrayBufferLike>();
+  /** Output buffers the socket has finished writing, ready for reuse (at most MAX_FREE). */
+  private readonly free: Buffer[] = [];
 
   constructor(
     private readonly aead: StreamAead,
@@ -64,20 +67,25 @@ export class ChunkSealer {
       if (rest !== 0 && rest < max >> 2) n = total - rest;
     }
     const size = this.sizeFor(n);
-    let out = this.spare;
-    if (out === null || out.length < size) out = Buffer.allocUnsafe(Math.ceil(size / OUT_STEP) * OUT_STEP);
-    this.spare = null;
-    this.lastOut = out;
+    let out = this.free.pop();
+    if (out === undefined || out.length < size) {
+      out = Buffer.allocUnsafe(Math.ceil(size / OUT_STEP) * OUT_STEP);
+      this.mine.add(out.buffer);
+    }
     // The held tail (< max/4) always fits in the first chunk, so it is passed as that chunk's head.
     const end = this.aead.sealChunks(tail, data, n, out, 0, max);
     this.tail = n < total ? Buffer.from(data.subarray(data.length - (total - n))) : null;
     return out.subarray(0, end);
   }
 
-  /** The socket has written the last seal()'s bytes: its buffer may be reused. */
-  recycle(): void {
-    if (this.lastOut) this.spare = this.lastOut;
-    this.lastOut = null;
+  /**
+   * The socket has finished writing `wire` (any buffer; ones this sealer did not make are ignored):
+   * its memory may be sealed into again. Reusing output buffers spares an allocation, its page
+   * faults and the garbage collector's work per batch.
+   */
+  recycle(wire: Buffer): void {
+    if (this.free.length < MAX_FREE && this.mine.has(wire.buffer))
+      this.free.push(Buffer.from(wire.buffer, 0, wire.buffer.byteLength));
   }
 
   /** True while seal() holds bytes back. */

@@ -135,9 +135,9 @@ export class ClientStreamCodec {
     return this.sealer.flush();
   }
 
-  /** The socket wrote the last output whole (see ChunkSealer.recycle). */
-  recycle(): void {
-    this.sealer.recycle();
+  /** The socket has written `wire` (see ChunkSealer.recycle). */
+  recycle(wire: Buffer): void {
+    this.sealer.recycle(wire);
   }
 
   /** Feeds bytes from the server. Returns false (with `failure` set) when the stream must be dropped. */

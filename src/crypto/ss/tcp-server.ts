@@ -198,9 +198,9 @@ export class ServerStreamCodec {
     return this.sealer.flush();
   }
 
-  /** The socket wrote the last output whole (see ChunkSealer.recycle). */
-  recycle(): void {
-    this.sealer.recycle();
+  /** The socket has written `wire` (see ChunkSealer.recycle). */
+  recycle(wire: Buffer): void {
+    this.sealer.recycle(wire);
   }
 
   encode(data: Buffer): Buffer {

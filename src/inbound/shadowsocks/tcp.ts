@@ -132,7 +132,7 @@ async function connect(
     const codec: WireCodec = {
       encode: (d) => response.encode(d),
       flush: () => response.flush(),
-      recycle: () => response.recycle(),
+      recycle: (w) => response.recycle(w),
       decode: (d) => opener.push(d),
       get failure() {
         return opener.failure;

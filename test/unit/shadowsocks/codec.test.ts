@@ -63,10 +63,14 @@ describe('chunk stream', () => {
           const sealer = new ChunkSealer(mk(alg, key, true, kind), max);
           const reads = Array.from({ length: 40 }, () => randomBytes(65536));
           const wire: Buffer[] = [];
+          const seen = new Set<ArrayBufferLike>();
           for (const r of reads) {
-            wire.push(Buffer.from(sealer.seal(r, true)));
-            sealer.recycle(); // as after a write the socket took whole: the buffer is reused
+            const w = sealer.seal(r, true);
+            seen.add(w.buffer);
+            wire.push(Buffer.from(w));
+            sealer.recycle(w); // as after the socket wrote it: the buffer is reused
           }
+          assert.ok(seen.size <= 2, `output buffers reused (${seen.size} allocated)`);
           const flushed = sealer.flush();
           if (flushed) wire.push(Buffer.from(flushed));
           assert.equal(sealer.flush(), null);
