@@ -232,6 +232,10 @@ static napi_value js_open_frames(napi_env env, napi_callback_info info) {
   int in_place = dst == src;
   int64_t need = st[0], w = doff;
   int expect_len = st[1], max = st[2];
+  // The state is JS's; a corrupt one must not make a frame of negative or absurd size.
+  if (max < 0 || max > 0xffff || need < TAG_LEN || need > max + TAG_LEN ||
+      (expect_len && need != 2 + TAG_LEN))
+    return throw_err(env, "openFrames: bad state");
   st[3] = 0;
   while (end - off >= need) {
     uint8_t *f = src + off;
