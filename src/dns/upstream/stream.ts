@@ -1,0 +1,171 @@
+// Plain TCP (RFC 7766) and TLS (RFC 7858) upstreams: one connection, reused while it is busy or was
+// used recently, carrying many queries at once (pipelining, RFC 7766 §6.2.1.1). Responses may arrive
+// in any order; each is matched to its query by ID (unique among the queries in flight on the
+// connection) and by question. A query that was written on a connection which then closed before any
+// answer — the usual sign that the server timed the idle connection out as we wrote — is retried once
+// on a fresh connection.
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { FrameReader, frame } from '../frame-reader.js';
+import { HEADER_LEN, firstQuestion, questionMatches, readU16 } from '../wire.js';
+import type { TlsTrust, Upstream } from './types.js';
+import type { UpstreamSpec } from './url.js';
+
+/** RFC 7766 §6.2.3 leaves the idle time to the client; a few seconds keeps a busy resolver's
+ * connection open without holding server resources for long. */
+const IDLE_MS = 10_000;
+/** At most this many queries in flight on one connection; more wait for a new connection. */
+const MAX_IN_FLIGHT = 256;
+
+class ConnectionLost extends Error {}
+
+interface Waiter {
+  question: Uint8Array;
+  resolve: (r: Uint8Array) => void;
+  reject: (e: Error) => void;
+}
+
+class Connection {
+  readonly socket: Socket;
+  readonly waiters = new Map<number, Waiter>();
+  private readonly reader = new FrameReader();
+  closed = false;
+  answered = 0;
+
+  constructor(socket: Socket, onClose: (c: Connection) => void) {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setTimeout(IDLE_MS, () => {
+      if (this.waiters.size === 0) socket.destroy();
+    });
+    socket.on('data', (chunk: Buffer) => this.reader.push(chunk, (m) => this.onMessage(m)));
+    socket.on('error', () => {}); // 'close' follows and fails the waiters
+    socket.on('close', () => {
+      this.closed = true;
+      const err = new ConnectionLost('connection to the DNS upstream closed');
+      for (const w of this.waiters.values()) w.reject(err);
+      this.waiters.clear();
+      onClose(this);
+    });
+  }
+
+  private onMessage(msg: Buffer): void {
+    if (msg.length < HEADER_LEN) {
+      this.socket.destroy(); // the stream is out of step; nothing after this can be trusted
+      return;
+    }
+    const id = readU16(msg, 0);
+    const w = this.waiters.get(id);
+    if (!w || !questionMatches(msg, w.question)) return;
+    this.waiters.delete(id);
+    this.answered++;
+    w.resolve(Uint8Array.from(msg));
+  }
+}
+
+export class StreamUpstream implements Upstream {
+  readonly name: string;
+  private conn: Connection | null = null;
+  private connecting: Promise<Connection> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly spec: UpstreamSpec,
+    private readonly tls: TlsTrust | null,
+  ) {
+    this.name = spec.text;
+  }
+
+  async query(msg: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const deadline = Date.now() + timeoutMs;
+    try {
+      return await this.attempt(msg, deadline);
+    } catch (e) {
+      if (!(e instanceof ConnectionLost) || Date.now() >= deadline) throw e;
+      return this.attempt(msg, deadline);
+    }
+  }
+
+  private async attempt(msg: Uint8Array, deadline: number): Promise<Uint8Array> {
+    const conn = await this.connection(deadline);
+    const id = readU16(msg, 0);
+    if (conn.waiters.has(id)) throw new Error('query ID already in flight on this connection');
+    const question = firstQuestion(msg);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(
+        () => {
+          conn.waiters.delete(id);
+          reject(new Error(`DNS upstream ${this.name} did not answer in time`));
+        },
+        Math.max(1, deadline - Date.now()),
+      );
+      conn.waiters.set(id, {
+        question,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      conn.socket.write(frame(msg));
+    });
+  }
+
+  private async connection(deadline: number): Promise<Connection> {
+    if (this.closed) throw new Error('DNS upstream closed');
+    const c = this.conn;
+    if (c && !c.closed && c.waiters.size < MAX_IN_FLIGHT) return c;
+    this.connecting ??= this.open(deadline).finally(() => (this.connecting = null));
+    return this.connecting;
+  }
+
+  private open(deadline: number): Promise<Connection> {
+    return new Promise<Connection>((resolve, reject) => {
+      const { host, port } = this.spec;
+      const socket = this.tls
+        ? tlsConnect({
+            host,
+            port,
+            servername: isIpLiteral(this.spec.serverName) ? undefined : this.spec.serverName,
+            // The default checkServerIdentity verifies the certificate against servername (or, for an
+            // address, the address dialled): RFC 8310 §8.1 "authentication domain name".
+            ca: this.tls.ca,
+            minVersion: 'TLSv1.2', // RFC 8310 §9 / RFC 7525
+          })
+        : netConnect({ host, port });
+      const ready = this.tls ? 'secureConnect' : 'connect';
+      const timer = setTimeout(
+        () => socket.destroy(new Error(`DNS upstream ${this.name}: connect timed out`)),
+        Math.max(1, deadline - Date.now()),
+      );
+      const onError = (e: Error): void => {
+        clearTimeout(timer);
+        reject(new Error(`DNS upstream ${this.name}: ${e.message}`));
+      };
+      socket.once('error', onError);
+      socket.once(ready, () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        const conn = new Connection(socket, (gone) => {
+          if (this.conn === gone) this.conn = null;
+        });
+        if (this.closed) socket.destroy();
+        else this.conn = conn;
+        resolve(conn);
+      });
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.conn?.socket.destroy();
+    this.conn = null;
+  }
+}
+
+function isIpLiteral(name: string | undefined): boolean {
+  return name === undefined || /^[\d.]+$/.test(name) || name.includes(':');
+}
