@@ -32,7 +32,8 @@ const DEFAULT_PORT: Record<UpstreamKind, number> = {
 export function parseUpstreamUrl(text: string): UpstreamSpec {
   let url: URL;
   try {
-    url = new URL(text);
+    // RFC 8484 §4.1 URI templates such as {?dns} are for GET; Ferry POSTs, so the variable part goes.
+    url = new URL(text.replace(/\{[^}]*\}/g, ''));
   } catch {
     throw new Error(
       `DNS upstream '${text}' is not a URL (write udp://1.2.3.4, tls://host, https://host/dns-query)`,
@@ -68,9 +69,5 @@ export function parseUpstreamUrl(text: string): UpstreamSpec {
     return spec;
   }
   spec.path = (url.pathname || '/dns-query') + url.search;
-  if (spec.path.includes('{')) {
-    // RFC 8484 §4.1 templates with {?dns} are for GET; Ferry POSTs, so the template part is dropped.
-    spec.path = spec.path.replace(/\{[^}]*\}/g, '');
-  }
   return spec;
 }
