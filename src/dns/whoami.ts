@@ -45,6 +45,8 @@ export interface WhoamiDns {
   close(): Promise<void>;
 }
 
+const RCODE_REFUSED = 5; // RFC 1035 §4.1.1
+
 const normalise = (n: string): string => n.toLowerCase().replace(/\.$/, '');
 
 export async function startWhoamiDns(opts: WhoamiOptions): Promise<WhoamiDns> {
@@ -71,12 +73,12 @@ export async function startWhoamiDns(opts: WhoamiOptions): Promise<WhoamiDns> {
       flags: dnsPacket.AUTHORITATIVE_ANSWER | ((q.flags ?? 0) & dnsPacket.RECURSION_DESIRED),
       questions: [question],
     };
+    // dns-packet takes the RCODE in the low four bits of flags.
     if (!inZone)
       return dnsPacket.encode({
         ...base,
-        flags: (q.flags ?? 0) & dnsPacket.RECURSION_DESIRED,
-        rcode: 'REFUSED',
-      } as dnsPacket.Packet);
+        flags: ((q.flags ?? 0) & dnsPacket.RECURSION_DESIRED) | RCODE_REFUSED,
+      });
     log.push({ name, type: question.type, from, transport, atMs: Date.now() });
     if (log.length > maxRecords) log.splice(0, log.length - maxRecords);
     const answers: dnsPacket.Answer[] = [];

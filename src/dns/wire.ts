@@ -313,6 +313,8 @@ export function firstQuestion(msg: Uint8Array): Uint8Array {
 export function adaptResponse(response: Uint8Array, q: ParsedQuery, udp: boolean): Uint8Array {
   let out = Uint8Array.from(response);
   writeU16(out, 0, q.id);
+  // Ferry offers recursion to its clients whatever the upstream said about itself (RFC 1035 §4.1.1 RA).
+  writeU16(out, 2, readU16(out, 2) | FLAG_RA);
   out.set(q.question, HEADER_LEN);
   const scanned = scanResponse(out);
   if (scanned.opt) {

@@ -78,7 +78,10 @@ function makeCertificates(dir: string): void {
   ]); // prettier-ignore
 }
 
-export async function startUnbound(): Promise<Unbound> {
+/** extraServerConf: more lines for the server: clause (forward zones go in extraConf, after it). */
+export async function startUnbound(
+  opts: { extraServerConf?: string[]; extraConf?: string[] } = {},
+): Promise<Unbound> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-unbound-'));
   makeCertificates(dir);
   const [port, tlsPort, httpsPort] = [await freePort(), await freePort(), await freePort()];
@@ -110,6 +113,8 @@ export async function startUnbound(): Promise<Unbound> {
     `  local-data: "www.${ZONE}. 300 IN A ${WWW_ADDRESS}"`,
     `  local-data: "short.${ZONE}. 2 IN A 192.0.2.2"`,
     ...BIG_TXT.map((t) => `  local-data: 'big.${ZONE}. 300 IN TXT "${t}"'`),
+    ...(opts.extraServerConf ?? []).map((l) => `  ${l}`),
+    ...(opts.extraConf ?? []),
     'remote-control:',
     '  control-enable: no',
     '',
