@@ -2,10 +2,13 @@
 // speaks on each side: clients over UDP and TCP; upstreams over UDP, TCP, DNS over TLS and DNS over
 // HTTPS — all four served by the same real unbound.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { Writable } from 'node:stream';
 import * as dnsPacket from 'dns-packet';
+import pino from 'pino';
 import {
   startDnsForwarder,
   type DnsForwarder,
@@ -245,5 +248,58 @@ describe('DNS forwarder with dig and unbound', { skip: skipReason(NEEDS) }, () =
     await closed;
     assert.deepEqual((await dig(at, `www.${ZONE}`)).answers, [WWW_ADDRESS], 'still serving');
     assert.ok(f.stats.malformed >= 2);
+  });
+
+  it('writes no query name or client address to its log unless logQueries is on', async () => {
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'debug' },
+      new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          lines.push(chunk.toString());
+          cb();
+        },
+      }),
+    );
+    const dead = 'udp://127.0.0.1:9';
+    const quiet = await forwarder([dead, upstreamUrls().udp!], {
+      logger,
+      upstreamTimeoutMs: 300,
+      allowFrom: ['127.0.0.7/32'],
+    });
+    assert.deepEqual((await dig(quiet.at, `www.${ZONE}`, 'A', ['-b', '127.0.0.7'])).answers, [WWW_ADDRESS]);
+    assert.equal((await dig(quiet.at, `private-name.${ZONE}`, 'A', ['-b', '127.0.0.8'])).status, 'REFUSED');
+    assert.ok(lines.length > 0, 'the dead upstream is reported');
+    const log = lines.join('');
+    for (const secret of ['www.', 'private-name', '127.0.0.7', '127.0.0.8'])
+      assert.ok(!log.includes(secret), `${secret} in ${log}`);
+
+    lines.length = 0;
+    const chatty = await forwarder([upstreamUrls().udp!], { logger, logQueries: true });
+    await dig(chatty.at, `www.${ZONE}`);
+    assert.match(lines.join(''), /www\.test\.ferry\..*127\.0\.0\.1|127\.0\.0\.1.*www\.test\.ferry\./);
+  });
+
+  it('keeps answering after a burst of random datagrams and streams', async () => {
+    const { f, at } = await forwarder([upstreamUrls().udp!], { upstreamTimeoutMs: 1000 });
+    const u = createSocket('udp4');
+    const valid = dnsPacket.encode({ type: 'query', id: 1, questions: [{ type: 'A', name: `www.${ZONE}` }] });
+    for (let i = 0; i < 300; i++) {
+      // Half pure noise, half a valid query with a few bytes flipped.
+      const b = i % 2 ? randomBytes(1 + (i % 200)) : Buffer.from(valid);
+      if (!(i % 2)) for (let k = 0; k < 3; k++) b[(i * 7 + k * 13) % b.length] ^= 0xff;
+      u.send(b, at.port, at.host);
+    }
+    const streams = Array.from({ length: 10 }, (_, i) => {
+      const s = connect(at.port, at.host);
+      s.on('error', () => {});
+      s.end(randomBytes(50 + i * 30));
+      return new Promise<void>((r) => s.on('close', () => r()));
+    });
+    await Promise.all(streams);
+    u.close();
+    assert.deepEqual((await dig(at, `www.${ZONE}`, 'A', ['+tcp'])).answers, [WWW_ADDRESS]);
+    assert.deepEqual((await dig(at, `www.${ZONE}`)).answers, [WWW_ADDRESS]);
+    assert.ok(f.stats.malformed > 0);
   });
 });
