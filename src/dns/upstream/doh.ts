@@ -17,12 +17,16 @@ export class DohUpstream implements Upstream {
   readonly name: string;
   private session: ClientHttp2Session | null = null;
   private closed = false;
+  private readonly authority: string;
 
   constructor(
     private readonly spec: UpstreamSpec,
     private readonly tls: TlsTrust,
   ) {
     this.name = spec.text;
+    const name = spec.serverName ?? spec.host;
+    const host = name.includes(':') ? `[${name}]` : name;
+    this.authority = spec.port === 443 ? host : `${host}:${spec.port}`;
   }
 
   private sessionFor(): ClientHttp2Session {
@@ -67,7 +71,8 @@ export class DohUpstream implements Upstream {
       const req = session.request({
         ':method': 'POST',
         ':path': this.spec.path ?? '/dns-query',
-        ':authority': this.spec.serverName ?? this.spec.host,
+        // The name the certificate was checked for, so a server with several names picks the right one.
+        ':authority': this.authority,
         'content-type': MEDIA_TYPE,
         accept: MEDIA_TYPE,
         'content-length': body.length,

@@ -4,10 +4,11 @@
 // connection) and by question. A query that was written on a connection which then closed before any
 // answer — the usual sign that the server timed the idle connection out as we wrote — is retried once
 // on a fresh connection.
+import { randomInt } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { FrameReader, frame } from '../frame-reader.js';
-import { HEADER_LEN, firstQuestion, questionMatches, readU16 } from '../wire.js';
+import { HEADER_LEN, firstQuestion, questionMatches, readU16, writeU16 } from '../wire.js';
 import type { TlsTrust, Upstream } from './types.js';
 import type { UpstreamSpec } from './url.js';
 
@@ -88,8 +89,17 @@ export class StreamUpstream implements Upstream {
 
   private async attempt(msg: Uint8Array, deadline: number): Promise<Uint8Array> {
     const conn = await this.connection(deadline);
-    const id = readU16(msg, 0);
-    if (conn.waiters.has(id)) throw new Error('query ID already in flight on this connection');
+    const callerId = readU16(msg, 0);
+    let id = callerId;
+    let wire = msg;
+    if (conn.waiters.has(id)) {
+      // IDs must be unique among the queries in flight on one connection (RFC 7766 §7): pick a free one
+      // and give the caller back its own.
+      do id = randomInt(0x10000);
+      while (conn.waiters.has(id));
+      wire = Uint8Array.from(msg);
+      writeU16(wire, 0, id);
+    }
     const question = firstQuestion(msg);
     return new Promise<Uint8Array>((resolve, reject) => {
       const timer = setTimeout(
@@ -103,6 +113,7 @@ export class StreamUpstream implements Upstream {
         question,
         resolve: (r) => {
           clearTimeout(timer);
+          writeU16(r, 0, callerId);
           resolve(r);
         },
         reject: (e) => {
@@ -110,7 +121,7 @@ export class StreamUpstream implements Upstream {
           reject(e);
         },
       });
-      conn.socket.write(frame(msg));
+      conn.socket.write(frame(wire));
     });
   }
 

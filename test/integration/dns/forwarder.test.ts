@@ -15,6 +15,7 @@ import {
   type DnsForwarderOptions,
 } from '../../../src/dns/forwarder.js';
 import { FrameReader, frame } from '../../../src/dns/frame-reader.js';
+import { createUpstream } from '../../../src/dns/upstream/index.js';
 import { requirePrereqs, skipReason } from '../../helpers/prereq.js';
 import { runAsync } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -302,4 +303,31 @@ describe('DNS forwarder with dig and unbound', { skip: skipReason(NEEDS) }, () =
     assert.deepEqual((await dig(at, `www.${ZONE}`)).answers, [WWW_ADDRESS]);
     assert.ok(f.stats.malformed > 0);
   });
+
+  for (const kind of ['tcp', 'DNS over TLS', 'DNS over HTTPS']) {
+    it(`${kind} upstream: concurrent queries with the same ID each get their own answer, under their own ID`, async (t) => {
+      const up = createUpstream(upstreamUrls()[kind]!, { caFile: unbound.caFile });
+      t.after(() => up.close());
+      const names = ['www', 'missing4', 'www', 'big', 'missing5'];
+      const results = await Promise.all(
+        names.map((n) =>
+          up.query(
+            dnsPacket.encode({
+              type: 'query',
+              id: 4242,
+              flags: dnsPacket.RECURSION_DESIRED,
+              questions: [{ type: n === 'big' ? 'TXT' : 'A', name: `${n}.${ZONE}` }],
+            }),
+            5000,
+          ),
+        ),
+      );
+      results.forEach((r, i) => {
+        const p = dnsPacket.decode(Buffer.from(r));
+        assert.equal(p.id, 4242);
+        assert.equal(p.questions?.[0]?.name, `${names[i]}.${ZONE}`);
+      });
+      assert.equal(dnsPacket.decode(Buffer.from(results[3]!)).answers?.length, BIG_TXT.length);
+    });
+  }
 });
