@@ -36,6 +36,9 @@ export interface DnsForwarderOptions {
   /** Log every query's name, client and outcome at info level. Default false; must stay false when
    * the service runs with `logging: none`. */
   logQueries?: boolean;
+  /** The service's `logging:` mode. With 'none', logQueries must be false: starting fails otherwise, so
+   * a configuration mistake cannot quietly log names in no-logs mode. */
+  loggingMode?: 'none' | 'minimal' | 'audit';
   logger?: Logger;
   /** Close an idle client TCP connection after this long. Default 10 s (RFC 7766 §6.2.3). */
   tcpIdleMs?: number;
@@ -64,6 +67,9 @@ const PORT_PICK_TRIES = 10;
 
 export async function startDnsForwarder(opts: DnsForwarderOptions): Promise<DnsForwarder> {
   if (opts.listen.length === 0) throw new Error('DNS forwarder: no listen address');
+  if (opts.logQueries && opts.loggingMode === 'none') {
+    throw new Error('DNS forwarder: query logging cannot be on with logging: none');
+  }
   const upstreams =
     opts.upstreamInstances ?? opts.upstreams.map((u) => createUpstream(u, { caFile: opts.caFile }));
   if (upstreams.length === 0) throw new Error('DNS forwarder: no upstream resolver');

@@ -85,24 +85,29 @@ describe('DNS forwarder with dig and unbound', { skip: skipReason(NEEDS) }, () =
     });
   }
 
-  it('reuses one DNS-over-TLS connection for many queries', async () => {
-    // Connections to unbound's TLS port, seen by ss: earlier tests' forwarders may hold some open.
-    const tlsConnections = async (): Promise<Set<string>> => {
-      const ss = await runAsync('ss', ['-Htn', 'state', 'established', `dport = :${unbound.tlsPort}`]);
-      return new Set(
-        ss.stdout
-          .split('\n')
-          .map((l) => l.trim().split(/\s+/)[2] ?? '')
-          .filter(Boolean),
-      );
-    };
-    const before = await tlsConnections();
-    const { f, at } = await forwarder([upstreamUrls()['DNS over TLS']!], { cache: false });
-    for (let i = 0; i < 5; i++) assert.deepEqual((await dig(at, `www.${ZONE}`)).answers, [WWW_ADDRESS]);
-    assert.equal(f.stats.upstreamQueries, 5);
-    const opened = [...(await tlsConnections())].filter((c) => !before.has(c));
-    assert.equal(opened.length, 1, `one new TLS connection for five queries: ${opened.join(' ')}`);
-  });
+  for (const [kind, portOf] of [
+    ['DNS over TLS', () => unbound.tlsPort],
+    ['DNS over HTTPS', () => unbound.httpsPort],
+  ] as const) {
+    it(`reuses one ${kind} connection for many queries`, async () => {
+      // Connections to unbound's port, seen by ss: earlier tests' forwarders may hold some open.
+      const connections = async (): Promise<Set<string>> => {
+        const ss = await runAsync('ss', ['-Htn', 'state', 'established', `dport = :${portOf()}`]);
+        return new Set(
+          ss.stdout
+            .split('\n')
+            .map((l) => l.trim().split(/\s+/)[2] ?? '')
+            .filter(Boolean),
+        );
+      };
+      const before = await connections();
+      const { f, at } = await forwarder([upstreamUrls()[kind]!], { cache: false });
+      for (let i = 0; i < 5; i++) assert.deepEqual((await dig(at, `www.${ZONE}`)).answers, [WWW_ADDRESS]);
+      assert.equal(f.stats.upstreamQueries, 5);
+      const opened = [...(await connections())].filter((c) => !before.has(c));
+      assert.equal(opened.length, 1, `one new connection for five queries: ${opened.join(' ')}`);
+    });
+  }
 
   it('counts TTLs down in cached answers and caches NXDOMAIN for the SOA minimum', async () => {
     const { f, at } = await forwarder([upstreamUrls().udp!]);
@@ -274,6 +279,17 @@ describe('DNS forwarder with dig and unbound', { skip: skipReason(NEEDS) }, () =
     const log = lines.join('');
     for (const secret of ['www.', 'private-name', '127.0.0.7', '127.0.0.8'])
       assert.ok(!log.includes(secret), `${secret} in ${log}`);
+
+    await assert.rejects(
+      startDnsForwarder({
+        listen: [{ host: '127.0.0.1', port: 0 }],
+        upstreams: [upstreamUrls().udp!],
+        allowFrom: ['127.0.0.0/8'],
+        logQueries: true,
+        loggingMode: 'none',
+      }),
+      /logging: none/,
+    );
 
     lines.length = 0;
     const chatty = await forwarder([upstreamUrls().udp!], { logger, logQueries: true });
