@@ -31,7 +31,9 @@ class Connection {
   readonly waiters = new Map<number, Waiter>();
   private readonly reader = new FrameReader();
   closed = false;
-  answered = 0;
+  /** When the last answer arrived (ms; -Infinity before the first), to tell a dead connection from a slow question. */
+  lastAnswerAt = -Infinity;
+  private readonly onMessageBound = (m: Buffer): void => this.onMessage(m);
 
   constructor(socket: Socket, onClose: (c: Connection) => void) {
     this.socket = socket;
@@ -39,7 +41,7 @@ class Connection {
     socket.setTimeout(IDLE_MS, () => {
       if (this.waiters.size === 0) socket.destroy();
     });
-    socket.on('data', (chunk: Buffer) => this.reader.push(chunk, (m) => this.onMessage(m)));
+    socket.on('data', (chunk: Buffer) => this.reader.push(chunk, this.onMessageBound));
     socket.on('error', () => {}); // 'close' follows and fails the waiters
     socket.on('close', () => {
       this.closed = true;
@@ -59,7 +61,7 @@ class Connection {
     const w = this.waiters.get(id);
     if (!w || !questionMatches(msg, w.question)) return;
     this.waiters.delete(id);
-    this.answered++;
+    this.lastAnswerAt = Date.now();
     w.resolve(Uint8Array.from(msg));
   }
 }
@@ -101,11 +103,15 @@ export class StreamUpstream implements Upstream {
       writeU16(wire, 0, id);
     }
     const question = firstQuestion(msg);
+    const sentAt = Date.now();
     return new Promise<Uint8Array>((resolve, reject) => {
       const timer = setTimeout(
         () => {
           conn.waiters.delete(id);
           reject(new Error(`DNS upstream ${this.name} did not answer in time`));
+          // Nothing at all came back on this connection while the query waited: it is as good as dead
+          // (a middlebox dropped it, the server hung), so the next query opens a new one.
+          if (conn.lastAnswerAt < sentAt) conn.socket.destroy();
         },
         Math.max(1, deadline - Date.now()),
       );
