@@ -12,8 +12,9 @@ import { waitFor } from '../../helpers/wait.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'tunnel-child.js');
 const TUNNEL_ADDRESS = '10.99.0.1';
-const TUNNEL_SUBNET = '10.99.0.0/24';
-const CLIENT_ADDRESS = '10.99.0.2';
+const TUNNEL6_ADDRESS = 'fd99::1';
+const TUNNEL_SUBNETS = '10.99.0.0/24,fd99::/64';
+const CLIENT_ADDRESSES = ['10.99.0.2/24', 'fd99::2/64'];
 
 let ns: Netns | undefined;
 let client: Netns | undefined;
@@ -24,20 +25,22 @@ after(async () => {
   client?.destroy();
 });
 
-it('binds to the tunnel address once it appears and serves dig on it', async (t) => {
+it('binds to the tunnel addresses once they appear and serves dig on them', async (t) => {
   if (!requirePrereqs(t, { root: true, tools: ['dig', 'ip'] })) return;
   // The server's side of the link has no address yet: it stands in for a TUN device being set up.
   ns = new Netns('dnss');
   client = new Netns('dnsc');
-  const { aIf } = veth(ns, [], client, `${CLIENT_ADDRESS}/24`);
-  child = start('ip', ns.wrap([process.execPath, CHILD, TUNNEL_ADDRESS, TUNNEL_SUBNET, 'leak.test']));
+  const { aIf } = veth(ns, [], client, CLIENT_ADDRESSES);
+  const listen = `${TUNNEL_ADDRESS},${TUNNEL6_ADDRESS}`;
+  child = start('ip', ns.wrap([process.execPath, CHILD, listen, TUNNEL_SUBNETS, 'leak.test']));
   await waitFor(
     'the forwarder to start binding',
     () => child!.output().includes('binding\n') || child!.child.exitCode !== null,
   );
   assert.equal(child.child.exitCode, null, child.output());
-  assert.ok(!child.output().includes('ready'), 'it cannot be ready before its address exists');
+  assert.ok(!child.output().includes('ready'), 'it cannot be ready before its addresses exist');
   ns.ip(['addr', 'add', `${TUNNEL_ADDRESS}/24`, 'dev', aIf]);
+  ns.ip(['addr', 'add', `${TUNNEL6_ADDRESS}/64`, 'dev', aIf, 'nodad']);
   await waitFor(
     'the forwarder to bind',
     () => child!.output().includes('ready') || child!.child.exitCode !== null,
@@ -45,32 +48,22 @@ it('binds to the tunnel address once it appears and serves dig on it', async (t)
       timeoutMs: 20_000,
     },
   );
-  assert.match(
-    child.output(),
-    new RegExp(`ready \\[\\{"host":"${TUNNEL_ADDRESS.replace(/\./g, '\\.')}","port":53\\}\\]`),
-  );
-  const refused = ns.exec([
-    'dig',
-    `@${TUNNEL_ADDRESS}`,
-    '-b',
-    '127.0.0.1',
-    'abc.leak.test',
-    '+tries=1',
-    '+time=5',
+  const ready = /ready (.*)\n/.exec(child.output());
+  assert.ok(ready, child.output());
+  assert.deepEqual(JSON.parse(ready[1]!), [
+    { host: TUNNEL_ADDRESS, port: 53 },
+    { host: TUNNEL6_ADDRESS, port: 53 },
   ]);
-  assert.match(refused, /status: REFUSED/, 'a source outside the tunnel subnet is refused');
-  for (const extra of [[], ['+tcp']]) {
-    const out = ns.exec([
-      'dig',
-      `@${TUNNEL_ADDRESS}`,
-      'abc.leak.test',
-      'TXT',
-      '+short',
-      '+tries=1',
-      '+time=5',
-      ...extra,
-    ]);
-    // The whoami upstream reports the forwarder's own source address towards it.
-    assert.equal(out.trim(), '"127.0.0.1"', out);
+
+  const dig = (netns: Netns, args: string[]): string =>
+    netns.exec(['dig', ...args, 'abc.leak.test', 'TXT', '+tries=1', '+time=5']);
+  const refused = dig(ns, [`@${TUNNEL_ADDRESS}`, '-b', '127.0.0.1']);
+  assert.match(refused, /status: REFUSED/, 'a source outside the tunnel subnets is refused');
+  for (const server of [TUNNEL_ADDRESS, TUNNEL6_ADDRESS]) {
+    for (const extra of [[], ['+tcp']]) {
+      const out = dig(client, [`@${server}`, '+short', ...extra]);
+      // The whoami upstream, on the namespace's loopback, reports the forwarder's source address.
+      assert.equal(out.trim(), '"127.0.0.1"', `${server} ${extra.join(' ')}: ${out}`);
+    }
   }
 });

@@ -4,13 +4,14 @@
 import { startDnsForwarder } from '../../../src/dns/forwarder.js';
 import { startWhoamiDns } from '../../../src/dns/whoami.js';
 
-const [listenHost, allowFrom, zone] = process.argv.slice(2) as [string, string, string];
+// Arguments: listen addresses (comma-separated), allowed networks (comma-separated), zone.
+const [listenHosts, allowFrom, zone] = process.argv.slice(2) as [string, string, string];
 const whoami = await startWhoamiDns({ host: '127.0.0.1', port: 0, zone });
 process.stdout.write('binding\n');
 const forwarder = await startDnsForwarder({
-  listen: [{ host: listenHost, port: 53 }],
+  listen: listenHosts.split(',').map((host) => ({ host, port: 53 })),
   upstreams: [`udp://127.0.0.1:${whoami.port}`],
-  allowFrom: [allowFrom],
+  allowFrom: allowFrom.split(','),
   bindTimeoutMs: 30_000,
 });
 process.stdout.write(`ready ${JSON.stringify(forwarder.addresses())}\n`);
