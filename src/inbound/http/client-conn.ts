@@ -209,6 +209,9 @@ export class ClientConn implements OriginOwner, ChunkSink {
   /** The session's lease was revoked (quota spent, user disabled, killed by an operator). */
   private readonly onKilled = (): void => {
     this.client.destroy();
+    // Stop reading the origin now, not at the client's 'close' event: libuv reads a readable socket
+    // many times per loop turn, and bytes read after a quota ran out would still be counted.
+    this.origin?.destroy();
   };
 
   private readonly onClientRateDone = (): void => {
@@ -528,6 +531,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
   // =============================================================== origin events (OriginOwner)
 
   onOriginData(chunk: Buffer): void {
+    if (this.client.destroyed) return; // killed: nobody to deliver to, nothing to count
     this.down += chunk.length;
     this.meterDown(chunk.length);
     if (this.resState === R_BODY) this.forwardResponseBody(chunk, 0);
