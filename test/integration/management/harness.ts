@@ -49,7 +49,7 @@ export async function addUser(dataDir: string, name: string, tier?: string): Pro
 export async function startServe(
   dir: string,
   extra: string[] = [],
-  opts: { env?: NodeJS.ProcessEnv; args?: string[]; wrap?: string[] } = {},
+  opts: { env?: NodeJS.ProcessEnv; args?: string[]; prefix?: string[] } = {},
 ): Promise<Rig> {
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { recursive: true });
@@ -65,7 +65,7 @@ export async function startServe(
       ...extra,
     ].join('\n') + '\n',
   );
-  const ferry = runFerry(['serve', '--config', cfg, ...(opts.args ?? [])], opts.env ?? {});
+  const ferry = runFerry(['serve', '--config', cfg, ...(opts.args ?? [])], opts.env ?? {}, opts.prefix);
   const ports = await waitForListeners(ferry, ['h', 's']);
   const api = await waitFor(
     'the API line',
