@@ -3,11 +3,12 @@
 // the registry wraps the session's meter so that it can count the session's bytes and close it.
 //
 // Cost on the hot path: one extra method call and two additions per chunk (the wrapper's up/down),
-// no allocation. A kill aborts the wrapper's own AbortController, which every relay and the HTTP
-// connection already watch through `meter.signal`.
+// no allocation. A kill raises the session's signal (net/kill-signal.ts), which every relay and the
+// HTTP connection already watch through `meter.signal`.
 import { formatHostPort, type Session } from '../core/session.js';
 import { FerryError } from '../core/errors.js';
 import type { Meter } from '../net/meter.js';
+import { KillSignal, type SessionSignal } from '../net/kill-signal.js';
 
 /** What the listing may show: in privacy mode `none`, no addresses and no times. */
 export type ListingDetail = 'full' | 'private';
@@ -24,12 +25,21 @@ export interface LiveEntry {
   bytesDown: number;
 }
 
+/** A meter that can end its session itself (the tier's meter can). */
+interface KillableMeter extends Meter {
+  kill(reason: unknown): void;
+}
+
+const isKillable = (m: Meter): m is KillableMeter =>
+  m.signal !== undefined && typeof (m as Partial<KillableMeter>).kill === 'function';
+
 /** A session's meter as the registry hands it out: counts, delegates, and can be killed. */
 export class SessionMeter implements Meter {
   upBytes = 0;
   downBytes = 0;
-  private readonly ctrl = new AbortController();
-  readonly signal: AbortSignal = this.ctrl.signal;
+  readonly signal: SessionSignal;
+  /** Our own signal, only when the inner meter cannot end the session (no tier, config user). */
+  private readonly own: KillSignal | null;
 
   constructor(
     readonly session: Session,
@@ -38,13 +48,15 @@ export class SessionMeter implements Meter {
     private readonly inner: Meter,
     private readonly onClose: (m: SessionMeter) => void,
   ) {
-    // The tier's meter ends sessions too (quota spent, user disabled): pass its abort on.
-    inner.signal?.addEventListener('abort', this, { once: true });
-  }
-
-  /** EventListener interface: the inner meter's signal fired. */
-  handleEvent(): void {
-    this.kill(this.inner.signal?.reason);
+    // One signal per session, not two: a tier's meter already has one that a spent quota or a
+    // disabled user raises, and a kill goes through it too.
+    if (isKillable(inner)) {
+      this.own = null;
+      this.signal = inner.signal!;
+    } else {
+      this.own = new KillSignal();
+      this.signal = this.own;
+    }
   }
 
   up(n: number): number {
@@ -58,11 +70,11 @@ export class SessionMeter implements Meter {
   }
 
   kill(reason: unknown = new FerryError('E_SHUTTING_DOWN', 'session closed by an operator')): void {
-    if (!this.ctrl.signal.aborted) this.ctrl.abort(reason);
+    if (this.own === null) (this.inner as KillableMeter).kill(reason);
+    else this.own.abort(reason);
   }
 
   close(): void {
-    this.inner.signal?.removeEventListener('abort', this);
     this.inner.close();
     this.onClose(this);
   }

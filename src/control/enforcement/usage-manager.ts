@@ -9,6 +9,7 @@
 import { FerryError } from '../../core/errors.js';
 import type { Meter } from '../../net/meter.js';
 import { TokenBucket } from '../../net/token-bucket.js';
+import { KillSignal } from '../../net/kill-signal.js';
 import type { InboundKind, QuotaPeriod, Store, Tier, UsageRow } from '../store/types.js';
 import { dayOf, periodStart } from '../quota.js';
 
@@ -18,9 +19,42 @@ export interface UserPolicy {
   tier: Tier | null;
 }
 
-interface LiveSession {
-  ctrl: AbortController;
-  id: number;
+/** One session of a user: counts into the user's state, and is what a spent quota aborts. */
+class UserMeter implements Meter {
+  readonly signal = new KillSignal();
+
+  constructor(private readonly s: UserState) {
+    s.sessions.add(this);
+  }
+
+  up(n: number): number {
+    const s = this.s;
+    s.pendingUp += n;
+    if (s.quotaSpent()) abortAll(s);
+    return s.up ? s.up.take(n) : 0;
+  }
+
+  down(n: number): number {
+    const s = this.s;
+    s.pendingDown += n;
+    if (s.quotaSpent()) abortAll(s);
+    return s.down ? s.down.take(n) : 0;
+  }
+
+  /** Ends the session (quota, user disabled, operator). */
+  kill(reason: unknown): void {
+    this.signal.abort(reason);
+  }
+
+  close(): void {
+    this.s.sessions.delete(this);
+  }
+}
+
+function abortAll(s: UserState): void {
+  const err = new FerryError('E_QUOTA', 'quota used up');
+  for (const l of s.sessions) l.kill(err);
+  s.sessions.clear();
 }
 
 class UserState {
@@ -30,7 +64,7 @@ class UserState {
   pendingDown = 0;
   /** Usage in the current quota period already in the store, all nodes (re-read after each flush). */
   storedInPeriod = 0;
-  readonly sessions = new Set<LiveSession>();
+  readonly sessions = new Set<UserMeter>();
   constructor(public policy: UserPolicy) {
     this.applyTier();
   }
@@ -51,8 +85,6 @@ class UserState {
     return q !== null && q !== undefined && this.usedInPeriod() >= q;
   }
 }
-
-let nextLiveId = 1;
 
 export interface UsageManagerOptions {
   store: Store | null;
@@ -156,31 +188,11 @@ export class UsageManager {
   /** A meter for one session of `user` (null user: counted nowhere). */
   meter(user: string | null): Meter {
     const s = user === null ? undefined : this.users.get(user);
-    if (!s) return UNMETERED;
-    const live: LiveSession = { ctrl: new AbortController(), id: nextLiveId++ };
-    s.sessions.add(live);
-    const abortAll = (st: UserState): void => this.abortAll(st);
-    return {
-      signal: live.ctrl.signal,
-      up(n: number): number {
-        s.pendingUp += n;
-        if (s.quotaSpent()) abortAll(s);
-        return s.up ? s.up.take(n) : 0;
-      },
-      down(n: number): number {
-        s.pendingDown += n;
-        if (s.quotaSpent()) abortAll(s);
-        return s.down ? s.down.take(n) : 0;
-      },
-      close(): void {
-        s.sessions.delete(live);
-      },
-    };
+    return s ? new UserMeter(s) : UNMETERED;
   }
 
   private abortAll(s: UserState): void {
-    for (const l of s.sessions) l.ctrl.abort(new FerryError('E_QUOTA', 'quota used up'));
-    s.sessions.clear();
+    abortAll(s);
   }
 
   /** Closes every live session of a user (operator action). Returns how many. */
