@@ -89,6 +89,7 @@ describe('ferry serve --workers 2 with the store', () => {
     const metrics = await (await fetch(`${rig!.api}/metrics`)).text();
     const opened = /ferry_connections_opened_total\{inbound="s"\} (\d+)/.exec(metrics);
     assert.ok(opened && Number(opened[1]) >= 13, `summed over workers: ${opened?.[0]}`);
+    assert.match(metrics, /^ferry_info\{[^}]*\} 1$/m, 'ferry_info once, not once per worker');
 
     await rig!.stop(); // every worker writes its last batch
     const usage = JSON.parse(await ferryCli(data, ['usage', 'wanda', '--json'])) as { bytesTotal: number }[];
