@@ -30,6 +30,12 @@ export interface ManagementOptions {
 
 /** Audit records are written in batches; past this many waiting, the oldest are dropped (and counted). */
 const MAX_PENDING_RECORDS = 50_000;
+/**
+ * Rows per audit transaction. SQLite writes in this thread, a few microseconds per row: a busy
+ * proxy's 2-second batch (tens of thousands of sessions) would stall every connection for a tenth of
+ * a second, so batches are started early and cut at this size, with I/O running between them.
+ */
+const RECORD_BATCH = 2000;
 /** The retention job runs at start and then this often (or retention/10 when shorter). */
 const PRUNE_EVERY_MS = 3_600_000;
 
@@ -152,12 +158,15 @@ export class ManagementPlane implements UsageGate {
       this.droppedRecords++;
     }
     this.records.push(r);
+    if (this.records.length === RECORD_BATCH && !this.writingRecords) setImmediate(this.writeSoon);
   };
+
+  private readonly writeSoon = (): void => void this.writeRecords();
 
   private writeRecords(): Promise<void> {
     if (this.writingRecords || this.records.length === 0) return this.writingRecords ?? Promise.resolve();
-    const batch = this.records;
-    this.records = [];
+    const batch = this.records.length > RECORD_BATCH ? this.records.splice(0, RECORD_BATCH) : this.records;
+    if (batch === this.records) this.records = [];
     this.writingRecords = this.opts.store
       .addConnections(batch)
       .catch((e: Error) => {
@@ -167,6 +176,8 @@ export class ManagementPlane implements UsageGate {
       })
       .finally(() => {
         this.writingRecords = null;
+        // More than a batch waiting: the next one after pending I/O (setImmediate), not at the timer.
+        if (this.records.length >= RECORD_BATCH) setImmediate(this.writeSoon);
         if (this.droppedRecords > 0) {
           this.opts.log.warn({ dropped: this.droppedRecords }, 'audit: records dropped (store too slow)');
           this.droppedRecords = 0;
@@ -238,6 +249,11 @@ export class ManagementPlane implements UsageGate {
     await this.polling;
     await this.usage.close();
     await this.writingRecords;
-    await this.writeRecords();
+    // Every batch, as long as writing makes progress (a failing store must not hold the exit).
+    for (let left = this.records.length; left > 0; ) {
+      await this.writeRecords();
+      if (this.records.length >= left) break;
+      left = this.records.length;
+    }
   }
 }
