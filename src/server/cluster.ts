@@ -9,16 +9,29 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../core/logger.js';
 import { Gateway, type ListenerInfo } from './gateway.js';
+import type { LiveSessions, SessionView } from '../control/api/live.js';
+import { Metrics } from '../control/metrics.js';
+import { openStore } from '../control/open-store.js';
+import type { Store } from '../control/store/types.js';
+import { privacyOf } from '../config/schema.js';
+import { validateConfig } from '../config/load.js';
+import { serveWorkerMetrics } from './cluster-metrics.js';
+import { resolve as resolvePath } from 'node:path';
+
+/** Live-session requests from the primary's admin API (see liveSessions). */
+type LiveOp = { op: 'list' } | { op: 'kill'; session: string } | { op: 'killUser'; name: string };
 
 type ToWorker =
   | { type: 'start'; config: unknown }
   | { type: 'reload'; config: unknown; id: number }
-  | { type: 'stop'; drainMs: number };
+  | { type: 'stop'; drainMs: number }
+  | ({ type: 'live'; id: number } & LiveOp);
 type FromWorker =
   | { type: 'hello' }
   | { type: 'ready'; listeners: ListenerInfo[] }
   | { type: 'failed'; error: string }
-  | { type: 'reloaded'; id: number; error?: string };
+  | { type: 'reloaded'; id: number; error?: string }
+  | { type: 'live'; id: number; result: SessionView[] | boolean | number };
 
 export const WORKER_ENV = 'FERRY_CLUSTER_WORKER';
 
@@ -106,6 +119,45 @@ export class ClusterPrimary {
     if (err) throw new Error(err);
   }
 
+  /** Sends one live-session request to every worker and collects the answers (1 s timeout each). */
+  private askWorkers(op: LiveOp): Promise<(SessionView[] | boolean | number)[]> {
+    const id = ++this.reloadSeq;
+    return Promise.all(
+      [...this.workers]
+        .filter((w) => w.isConnected())
+        .map(
+          (w) =>
+            new Promise<SessionView[] | boolean | number>((resolve) => {
+              const done = (r: SessionView[] | boolean | number): void => {
+                clearTimeout(t);
+                w.off('message', onMsg);
+                resolve(r);
+              };
+              // A worker that died or hangs answers "nothing" rather than blocking the API.
+              const t = setTimeout(() => done(op.op === 'list' ? [] : op.op === 'kill' ? false : 0), 1000);
+              const onMsg = (m: FromWorker): void => {
+                if (m.type === 'live' && m.id === id) done(m.result);
+              };
+              w.on('message', onMsg);
+              w.send({ type: 'live', id, ...op } satisfies ToWorker);
+            }),
+        ),
+    );
+  }
+
+  /** The workers' open sessions for the admin API (ids carry the worker: "w2-17"). */
+  liveSessions(): LiveSessions {
+    return {
+      list: async () => (await this.askWorkers({ op: 'list' })).flat() as SessionView[],
+      kill: async (id) => (await this.askWorkers({ op: 'kill', session: id })).some((r) => r === true),
+      killUser: async (name) =>
+        (await this.askWorkers({ op: 'killUser', name })).reduce<number>(
+          (a, r) => a + (typeof r === 'number' ? r : 0),
+          0,
+        ),
+    };
+  }
+
   /** Asks every worker to drain and exit; resolves when all have exited. */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
@@ -122,15 +174,34 @@ export class ClusterPrimary {
   }
 }
 
-/** The body of a worker process: waits for its configuration from the primary and runs a Gateway. */
+/**
+ * The body of a worker process: waits for its configuration from the primary and runs a Gateway
+ * with its own connection to the store (usage batches add up in the store, so counting stays exact
+ * across workers) and its own metrics, which the primary sums at scrape time.
+ */
 export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
   let gw: Gateway | null = null;
+  let store: Store | null = null;
   process.on('message', (m: ToWorker) => {
     void (async () => {
       switch (m.type) {
         case 'start':
           try {
-            gw = await Gateway.start(m.config, { log: makeLog(m.config) });
+            const cfg = validateConfig(m.config);
+            const log = makeLog(m.config);
+            store = await openStore({
+              dataDir: resolvePath(cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry'),
+              ...(cfg.store ? { store: cfg.store } : {}),
+              log,
+            });
+            const metrics = new Metrics({ privacy: privacyOf(cfg).mode });
+            serveWorkerMetrics(metrics);
+            gw = await Gateway.start(m.config, {
+              log,
+              store,
+              metrics,
+              sessionIdPrefix: `w${cluster.worker?.id ?? process.pid}-`,
+            });
             process.send!({ type: 'ready', listeners: gw.listenerInfo() } satisfies FromWorker);
           } catch (e) {
             process.send!({ type: 'failed', error: (e as Error).message } satisfies FromWorker);
@@ -147,7 +218,20 @@ export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
           break;
         case 'stop':
           await gw?.close(m.drainMs);
+          await store?.close();
           process.exit(0);
+          break;
+        case 'live': {
+          const live = gw?.liveSessions();
+          const result =
+            m.op === 'list'
+              ? ((await live?.list()) ?? [])
+              : m.op === 'kill'
+                ? ((await live?.kill(m.session)) ?? false)
+                : ((await live?.killUser(m.name)) ?? 0);
+          process.send!({ type: 'live', id: m.id, result } satisfies FromWorker);
+          break;
+        }
       }
     })();
   });
@@ -159,6 +243,6 @@ export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
   process.send!({ type: 'hello' } satisfies FromWorker);
   // The primary is gone (killed hard): nobody can stop us any more, so stop now.
   process.on('disconnect', () => {
-    void (gw?.close(0) ?? Promise.resolve()).then(() => process.exit(1));
+    void (gw?.close(0) ?? Promise.resolve()).then(() => store?.close()).then(() => process.exit(1));
   });
 }

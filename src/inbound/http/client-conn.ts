@@ -95,6 +95,15 @@ export class ClientConn implements OriginOwner, ChunkSink {
   private req: Head | null = null;
   private target: Target | null = null;
   private session: Session | null = null;
+  /**
+   * The Proxy-Authorization value this connection last authenticated, with the login it gave and
+   * the authenticator's user-set generation at the time. Keep-alive clients resend the same header
+   * with every request; while the user set is unchanged it needs no second check (the check costs
+   * an HMAC and a promise per request).
+   */
+  private authHeader: string | null = null;
+  private authLogin = '';
+  private authGeneration = -1;
   private record: SessionRecord | null = null;
   private origin: OriginConn | null = null;
   private dialAbort: AbortController | null = null;
@@ -209,6 +218,9 @@ export class ClientConn implements OriginOwner, ChunkSink {
   /** The session's lease was revoked (quota spent, user disabled, killed by an operator). */
   private readonly onKilled = (): void => {
     this.client.destroy();
+    // Stop reading the origin now, not at the client's 'close' event: libuv reads a readable socket
+    // many times per loop turn, and bytes read after a quota ran out would still be counted.
+    this.origin?.destroy();
   };
 
   private readonly onClientRateDone = (): void => {
@@ -344,13 +356,23 @@ export class ClientConn implements OriginOwner, ChunkSink {
     if (auth === null) return this.route();
     const value = h.proxyAuthorization;
     if (value === null) return this.fail(new FerryError('E_AUTH_REQUIRED', 'proxy authentication required'));
+    if (value === this.authHeader && auth.generation === this.authGeneration) {
+      this.session!.user = this.authLogin;
+      return this.route();
+    }
     const cred = parseBasic(value);
     if (cred === null) {
       const err = new FerryError('E_AUTH', 'malformed Proxy-Authorization (expected Basic)');
       logDenied(this.ctx, this.session, err);
       return this.fail(err);
     }
-    void auth.authenticate(cred.user, cred.password, this.srcAddr).then(this.onAuthOk, this.onAuthFail);
+    const generation = auth.generation;
+    void auth.authenticate(cred.user, cred.password, this.srcAddr).then((user) => {
+      this.authHeader = value;
+      this.authLogin = user;
+      this.authGeneration = generation;
+      this.onAuthOk(user);
+    }, this.onAuthFail);
   }
 
   private newSession(dest: Session['dest'], command: Session['command']): Session {
@@ -528,6 +550,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
   // =============================================================== origin events (OriginOwner)
 
   onOriginData(chunk: Buffer): void {
+    if (this.client.destroyed) return; // killed: nobody to deliver to, nothing to count
     this.down += chunk.length;
     this.meterDown(chunk.length);
     if (this.resState === R_BODY) this.forwardResponseBody(chunk, 0);
