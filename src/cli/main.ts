@@ -19,6 +19,7 @@ import { registerUsageCommands } from './usage.js';
 import { registerWgCommands } from './wg.js';
 import { registerConnect } from './connect.js';
 import { registerVpnCommands } from './vpn.js';
+import { registerLeakTest } from './leaktest.js';
 
 // A worker of `ferry serve --workers N` runs this same file; it takes its orders from the primary.
 if (cluster.isWorker && process.env[WORKER_ENV] === '1') {
@@ -42,6 +43,7 @@ function main(): void {
   registerWgCommands(program);
   registerConnect(program);
   registerVpnCommands(program);
+  registerLeakTest(program);
 
   program.parseAsync(process.argv).catch((err: unknown) => {
     if (err instanceof FerryError) {

@@ -2,7 +2,7 @@
 // a failure half-way leaves nothing behind except - deliberately - the kill switch, and `ferry down`
 // can always finish the job.
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { fileURLToPath } from 'node:url';
 import { isIP } from 'node:net';
@@ -206,6 +206,9 @@ async function execute(step: Step, c: Ctx): Promise<void> {
  * its pid is ours to record and its errors are readable after the fact.
  */
 async function startDaemon(sys: System, ifname: string): Promise<number> {
+  // A socket without its interface is left over from a daemon that was killed (the case reconnect
+  // exists for); the new daemon's socket must be the one we wait for.
+  if (existsSync(socketPath(ifname))) rmSync(socketPath(ifname), { force: true });
   const log = openSync(logPath(ifname), 'a', 0o600);
   const impl = process.env.FERRY_UP_DAEMON; // tests/ops: a different wireguard-go-compatible daemon
   const argv = impl ? [impl, '-f', ifname] : [process.execPath, FERRY_WG, '-f', ifname];
@@ -244,4 +247,46 @@ function tail(path: string): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * Brings back the interface of a tunnel whose daemon died (or was cut by `ferry leaktest
+ * --kill-switch-check`) while its policy rules, DNS and kill switch stayed: a new daemon, the same
+ * configuration, addresses, MTU and routes. Nothing else is touched, so the kill switch never opens.
+ */
+export async function reconnect(ifname: string, echo: Echo): Promise<UpState> {
+  const state = loadState(ifname);
+  if (!state) throw new Error(`${ifname} is not up (no ferry up state for it)`);
+  const sys = new System(echo);
+  const cfg = parseWgConfig(readFileSync(state.config, 'utf8'));
+  const resolved = new Map<string, string>();
+  for (const p of cfg.peers)
+    if (p.endpoint) resolved.set(p.endpoint, formatEndpoint(await resolveEndpoint(p.endpoint)));
+  const plan = planUp(cfg, {
+    ifname,
+    killSwitch: false,
+    allowLan: false,
+    endpoints: state.endpoints,
+    freeTable: state.fwmark ?? 51820,
+  });
+  // The old daemon's record goes; the route steps re-add only what died with the link.
+  state.undo = state.undo.filter((u) => u.kind !== 'link');
+  const revive = plan.steps.filter(
+    (s) =>
+      s.kind === 'daemon' ||
+      s.kind === 'configure' ||
+      s.kind === 'address' ||
+      s.kind === 'mtu' ||
+      s.kind === 'route' ||
+      (s.kind === 'ip' && s.args.includes('route') && s.args.includes('dev')),
+  );
+  for (const step of revive) {
+    if (step.kind === 'ip') {
+      sys.run(['ip', ...step.args]);
+      continue; // its undo is already recorded from the first `ferry up`
+    }
+    await execute(step, { sys, cfg, state, resolved, endpoints: state.endpoints });
+  }
+  saveState(state);
+  return state;
 }
