@@ -8,6 +8,10 @@ import {
   type SmallInternet,
 } from '../../helpers/small-internet.js';
 import { requirePrereqs, skipReason } from '../../helpers/prereq.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runAsync } from '../../helpers/proc.js';
+import { waitFor } from '../../helpers/wait.js';
 import { ClientSide, startServer, CLIENT_NEEDS, type VpnServer } from './client-harness.js';
 
 describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concurrency: false }, () => {
@@ -56,5 +60,128 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
       true,
     );
     assert.equal(await c.curl(net.origin.url4), net.addrs.client4, 'direct again after down');
+  });
+
+  it('split tunnel: only the chosen networks go through the tunnel; no policy routing', async (t) => {
+    const c = new ClientSide(net);
+    let server: VpnServer | null = null;
+    t.after(async () => {
+      await c.cleanup();
+      await server?.stop();
+    });
+    server = await startServer(net, c.key);
+    const rules = net.client.ip(['-4', 'rule', 'show']);
+    const hookFile = join(c.dir, 'hook');
+    await c.up(
+      c.writeConfig(server, {
+        allowedIps: `${net.addrs.internet4}/32, ${net.addrs.internet6}/128`,
+        extra: [`PostUp = echo "%i" > ${hookFile}`],
+      }),
+    );
+    assert.equal(await c.curl(net.origin.url4), net.addrs.serverExit4, 'the origin is in the tunnel');
+    assert.equal(await c.curl(net.origin.url6), net.addrs.serverExit6);
+    // The resolver (another address of the same host) is not: it sees the client itself.
+    const d = await runAsync(
+      'ip',
+      net.client.wrap(['dig', '+short', '+time=3', 'TXT', `split.${net.dns.zone}`]),
+    );
+    assert.equal(d.stdout.trim(), `"${net.addrs.client4}"`);
+    assert.equal(net.client.ip(['-4', 'rule', 'show']), rules, 'no policy rules for a split tunnel');
+    assert.match(
+      net.client.ip(['-4', 'route', 'show', 'dev', c.ifname]),
+      new RegExp(`^${net.addrs.internet4} `, 'm'),
+    );
+    // MTU: the route to the endpoint has the veth's 1500; minus 80 (wg-quick).
+    assert.match(net.client.ip(['link', 'show', c.ifname]), / mtu 1420 /);
+    assert.equal(readFileSync(hookFile, 'utf8').trim(), c.ifname, 'PostUp ran with %i expanded');
+    await c.down();
+  });
+
+  it('Table = <n> and Table = off; SaveConfig is refused with a reason', async (t) => {
+    const c = new ClientSide(net);
+    let server: VpnServer | null = null;
+    t.after(async () => {
+      await c.cleanup();
+      await server?.stop();
+    });
+    server = await startServer(net, c.key);
+    const rules = net.client.ip(['-4', 'rule', 'show']);
+    await c.up(
+      c.writeConfig(server, {
+        allowedIps: '0.0.0.0/0, 10.200.0.0/16',
+        extra: ['Table = 4242', 'MTU = 1300'],
+      }),
+    );
+    const tbl = net.client.ip(['-4', 'route', 'show', 'table', '4242']);
+    assert.match(tbl, new RegExp(`^default dev ${c.ifname}`, 'm'));
+    assert.match(tbl, new RegExp(`^10\\.200\\.0\\.0/16 dev ${c.ifname}`, 'm'));
+    assert.equal(net.client.ip(['-4', 'rule', 'show']), rules, 'a numbered table gets no rules');
+    assert.match(net.client.ip(['link', 'show', c.ifname]), / mtu 1300 /);
+    await c.down();
+
+    await c.up(c.writeConfig(server, { allowedIps: '10.200.0.0/16', extra: ['Table = off'] }));
+    assert.equal(net.client.ip(['-4', 'route', 'show', 'dev', c.ifname]).trim(), '');
+    await c.down();
+
+    const r = await c.ferry([
+      'up',
+      c.writeConfig(server, { allowedIps: '10.200.0.0/16', extra: ['SaveConfig = true'] }),
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /SaveConfig is not supported/);
+    assert.ok(!net.client.exec(['ip', 'link', 'show'], {}).includes(c.ifname));
+  });
+
+  it('a failing PostUp undoes everything but the kill switch, which ferry down removes', async (t) => {
+    const c = new ClientSide(net);
+    let server: VpnServer | null = null;
+    t.after(async () => {
+      await c.cleanup();
+      await server?.stop();
+    });
+    server = await startServer(net, c.key);
+    const rules = net.client.ip(['-4', 'rule', 'show']);
+    const resolv = readClientResolvConf(net);
+    const cfg = c.writeConfig(server, {
+      allowedIps: '0.0.0.0/0, ::/0',
+      dns: '10.99.0.1',
+      extra: ['KillSwitch = true', 'PostUp = exit 3'],
+    });
+    const r = await c.ferry(['up', cfg]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /kill switch stays in place/);
+    assert.equal(net.client.ip(['-4', 'rule', 'show']), rules);
+    assert.equal(readClientResolvConf(net), resolv);
+    assert.ok(!net.client.exec(['ip', 'link', 'show']).includes(c.ifname));
+    assert.match(net.client.exec(['nft', 'list', 'tables']), new RegExp(`ferry-ks-${c.ifname}`));
+    assert.equal(await c.curl(net.origin.url4, 2), null, 'the kill switch blocks direct traffic');
+    await c.down();
+    assert.doesNotMatch(net.client.exec(['nft', 'list', 'tables']), /ferry-ks-/);
+    assert.equal(await c.curl(net.origin.url4), net.addrs.client4);
+  });
+
+  it('the kill switch outlives its daemon; ferry down still cleans up', async (t) => {
+    const c = new ClientSide(net);
+    let server: VpnServer | null = null;
+    t.after(async () => {
+      await c.cleanup();
+      await server?.stop();
+    });
+    server = await startServer(net, c.key);
+    await c.up(c.writeConfig(server, { allowedIps: '0.0.0.0/0, ::/0' }), ['--kill-switch']);
+    const state = JSON.parse(readFileSync(join(c.stateDir, `${c.ifname}.json`), 'utf8')) as {
+      daemonPid: number;
+    };
+    process.kill(state.daemonPid, 'SIGKILL');
+    await waitFor(
+      'the interface to disappear',
+      () => !net.client.exec(['ip', 'link', 'show']).includes(c.ifname),
+    );
+    assert.equal(await c.curl(net.origin.url4, 2), null);
+    assert.equal(await c.curl(net.origin.url6, 2), null);
+    assert.match(net.client.exec(['nft', 'list', 'tables']), new RegExp(`ferry-ks-${c.ifname}`));
+    await c.down();
+    assert.doesNotMatch(net.client.exec(['nft', 'list', 'tables']), /ferry-/);
+    assert.equal(await c.curl(net.origin.url4), net.addrs.client4);
   });
 });
