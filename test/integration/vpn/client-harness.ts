@@ -11,6 +11,7 @@ import { run, runAsync, start, type Proc } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
 import { FERRY_MAIN } from '../../helpers/ferry.js';
 import type { SmallInternet } from '../../helpers/small-internet.js';
+import type { Netns } from '../../helpers/netns.js';
 
 export const CLIENT_NEEDS = {
   root: true,
@@ -179,4 +180,50 @@ export class ClientSide {
     rmSync(`/var/run/wireguard/${this.ifname}.sock`, { force: true });
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+export interface Capture {
+  /**
+   * Stops tcpdump and returns the packet lines and how many packets matched the filter: the larger
+   * of tcpdump's "captured" and the kernel's "received by filter", so a packet that matched but was
+   * not yet printed still counts.
+   */
+  stop(): Promise<{ lines: string[]; matched: number; output: string }>;
+}
+
+/**
+ * tcpdump on `ifname` inside `ns`. stop() waits for tcpdump's closing statistics, which it prints only
+ * after writing every packet line, so an empty result means nothing matched - not that the output
+ * had not arrived yet.
+ */
+export async function startCapture(
+  ns: Netns,
+  ifname: string,
+  filter: string,
+  extra: string[] = [],
+): Promise<Capture> {
+  // --immediate-mode: without it packets wait in the capture ring for a full block, and whatever is
+  // still waiting when tcpdump is stopped is counted ("received by filter") but never printed.
+  const cap = start(
+    'ip',
+    ns.wrap(['tcpdump', '-i', ifname, '-n', '-l', '-p', '--immediate-mode', ...extra, filter]),
+  );
+  await waitFor('tcpdump to listen', () => {
+    if (cap.child.exitCode !== null) throw new Error(`tcpdump exited: ${cap.output()}`);
+    return /listening on/.test(cap.output());
+  });
+  return {
+    async stop() {
+      cap.child.kill('SIGINT');
+      const m = await waitFor('tcpdump statistics', () =>
+        /(\d+) packets? captured\n(\d+) packets? received by filter/.exec(cap.output()),
+      );
+      await cap.kill('SIGKILL');
+      const lines = cap
+        .output()
+        .split('\n')
+        .filter((l) => /^\d\d:\d\d:\d\d/.test(l));
+      return { lines, matched: Math.max(Number(m[1]), Number(m[2])), output: cap.output() };
+    },
+  };
 }

@@ -6,9 +6,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildSmallInternet, type SmallInternet } from '../../helpers/small-internet.js';
 import { requirePrereqs, skipReason } from '../../helpers/prereq.js';
-import { start } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
-import { ClientSide, startServer, CLIENT_NEEDS, type VpnServer } from './client-harness.js';
+import { ClientSide, startServer, startCapture, CLIENT_NEEDS, type VpnServer } from './client-harness.js';
 
 interface Report {
   leak: boolean;
@@ -107,21 +106,20 @@ describe('ferry leaktest', { skip: skipReason(CLIENT_NEEDS), concurrency: false 
     // Everything IP on the client's ISP link except WireGuard to the server and neighbour discovery.
     const filter =
       `(ip or ip6) and not (udp and host ${net.addrs.server4} and port ${server.port})` +
-      ' and not (icmp6 and (ip6[40] >= 133 and ip6[40] <= 136))';
-    const cap = start('ip', net.client.wrap(['tcpdump', '-i', net.links.client, '-n', '-l', '-p', filter]));
-    t.after(() => cap.kill('SIGKILL'));
-    await waitFor('tcpdump to listen', () => /listening on/.test(cap.output()));
+      ' and not (icmp6 and (ip6[40] >= 133 and ip6[40] <= 136))' +
+      ' and not (src net fe80::/10 and dst net ff02::/16)';
+    const cap = await startCapture(net.client, net.links.client, filter);
 
     const r = await leaktest(c, ['--kill-switch-check']);
     const ks = r.report.results.find((x) => x.check === 'kill switch')!;
     assert.equal(ks.verdict, 'pass', ks.detail);
     assert.ok((ks.data!.dropped as number) > 0, 'the kill switch counted the probes it dropped');
-    await cap.kill('SIGINT');
-    const leaked = cap
-      .output()
-      .split('\n')
-      .filter((l) => /^\d\d:\d\d:\d\d/.test(l));
-    assert.deepEqual(leaked, [], 'nothing but WireGuard on the ISP link while the tunnel was cut');
+    const got = await cap.stop();
+    assert.equal(
+      got.matched,
+      0,
+      `nothing but WireGuard on the ISP link while the tunnel was cut:\n${got.lines.join('\n')}`,
+    );
     assert.match(ks.detail, /tunnel reconnected/);
     await waitFor(
       'the tunnel to carry traffic again',

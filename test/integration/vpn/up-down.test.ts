@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runAsync } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
-import { ClientSide, startServer, CLIENT_NEEDS, type VpnServer } from './client-harness.js';
+import { ClientSide, startServer, startCapture, CLIENT_NEEDS, type VpnServer } from './client-harness.js';
 
 describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concurrency: false }, () => {
   let net: SmallInternet;
@@ -44,8 +44,34 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
     assert.match(log, /ip -4 rule add not fwmark 51820 table 51820/);
     assert.match(log, /suppress_prefixlength 0/);
 
-    assert.equal(await c.curl(net.origin.url4), net.addrs.serverExit4);
+    // What the ISP sees while the tunnel carries a request: WireGuard to the server's port and
+    // nothing else; the request's bytes nowhere in clear.
+    const cap = await startCapture(net.client, net.links.client, 'ip or ip6', ['-A']);
+    const marker = `ferry-marker-${process.pid}-${Date.now()}`;
+    assert.equal(await c.curl(`${net.origin.url4}?${marker}`), net.addrs.serverExit4);
     assert.equal(await c.curl(net.origin.url6), net.addrs.serverExit6);
+    const d = await runAsync(
+      'ip',
+      net.client.wrap(['dig', '+short', '+time=3', 'TXT', `full.${net.dns.zone}`]),
+    );
+    assert.equal(
+      d.stdout.trim(),
+      `"${net.addrs.serverExit4}"`,
+      'DNS reaches the resolver through the server',
+    );
+    const got = await cap.stop();
+    // Link-local housekeeping (MLD reports, neighbour discovery from fe80::) never leaves the link.
+    const packets = got.lines.filter((l) => !/ IP6 fe80::\S+ > (ff02|fe80)::/.test(l));
+    assert.ok(packets.length > 0, `the capture saw the tunnel: ${got.output}`);
+    const wg = new RegExp(
+      `^\\S+ IP ${net.addrs.client4.replaceAll('.', '\\.')}\\.\\d+ > ${net.addrs.server4.replaceAll('.', '\\.')}\\.${server.port}: UDP|^\\S+ IP ${net.addrs.server4.replaceAll('.', '\\.')}\\.${server.port} > ${net.addrs.client4.replaceAll('.', '\\.')}\\.\\d+: UDP`,
+    );
+    assert.deepEqual(
+      packets.filter((l) => !wg.test(l)),
+      [],
+      'only WireGuard on the ISP link',
+    );
+    assert.ok(!got.output.includes(marker), 'the request is not readable on the ISP link');
     const resolv = readClientResolvConf(net);
     assert.match(resolv, new RegExp(`^nameserver ${net.dns.v4.replaceAll('.', '\\.')}$`, 'm'));
     assert.match(resolv, /^search vpn\.example$/m);
