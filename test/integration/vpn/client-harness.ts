@@ -136,12 +136,14 @@ export class ClientSide {
   ferry(
     args: string[],
     timeoutMs = 60_000,
+    env: string[] = [],
   ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return runAsync(
       'ip',
       this.net.client.wrap([
         'env',
         `FERRY_VPN_STATE_DIR=${this.stateDir}`,
+        ...env,
         process.execPath,
         FERRY_MAIN,
         ...args,
@@ -150,8 +152,8 @@ export class ClientSide {
     );
   }
 
-  async up(config: string, flags: string[] = []): Promise<string> {
-    const r = await this.ferry(['up', ...flags, config]);
+  async up(config: string, flags: string[] = [], env: string[] = []): Promise<string> {
+    const r = await this.ferry(['up', ...flags, config], 60_000, env);
     if (r.code !== 0) throw new Error(`ferry up failed (${r.code}): ${r.stderr}${r.stdout}`);
     return r.stderr;
   }

@@ -210,4 +210,32 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
     assert.doesNotMatch(net.client.exec(['nft', 'list', 'tables']), /ferry-/);
     assert.equal(await c.curl(net.origin.url4), net.addrs.client4);
   });
+
+  it('runs on wireguard-go too (FERRY_UP_DAEMON), and ferry down stops it', async (t) => {
+    const c = new ClientSide(net);
+    let server: VpnServer | null = null;
+    t.after(async () => {
+      await c.cleanup();
+      await server?.stop();
+    });
+    server = await startServer(net, c.key);
+    await c.up(
+      c.writeConfig(server, { allowedIps: '0.0.0.0/0, ::/0' }),
+      [],
+      ['FERRY_UP_DAEMON=wireguard-go'],
+    );
+    assert.equal(await c.curl(net.origin.url4), net.addrs.serverExit4);
+    const state = JSON.parse(readFileSync(join(c.stateDir, `${c.ifname}.json`), 'utf8')) as {
+      daemonPid: number;
+    };
+    assert.match(readFileSync(`/proc/${state.daemonPid}/cmdline`, 'utf8'), /wireguard-go/);
+    await c.down();
+    await waitFor('wireguard-go to exit', () => {
+      try {
+        return /^\S+ \(.*\) Z/.test(readFileSync(`/proc/${state.daemonPid}/stat`, 'utf8'));
+      } catch {
+        return true;
+      }
+    });
+  });
 });
