@@ -198,6 +198,7 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
     const state = JSON.parse(readFileSync(join(c.stateDir, `${c.ifname}.json`), 'utf8')) as {
       daemonPid: number;
     };
+    assert.equal(await ping(net.addrs.isp4), false, 'no LAN without --allow-lan');
     process.kill(state.daemonPid, 'SIGKILL');
     await waitFor(
       'the interface to disappear',
@@ -238,4 +239,28 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
       }
     });
   });
+
+  it('--allow-lan lets the kill switch pass the local network, nothing else', async (t) => {
+    const c = new ClientSide(net);
+    let server: VpnServer | null = null;
+    t.after(async () => {
+      await c.cleanup();
+      await server?.stop();
+    });
+    server = await startServer(net, c.key);
+    await c.up(c.writeConfig(server, { allowedIps: '0.0.0.0/0, ::/0' }), ['--kill-switch', '--allow-lan']);
+    assert.equal(await ping(net.addrs.isp4), true, 'the LAN (RFC 1918) is reachable');
+    assert.equal(await ping(net.addrs.isp6), false, 'a ULA outside link-local is not "LAN"');
+    assert.equal(
+      await c.curl(net.origin.url4),
+      net.addrs.serverExit4,
+      'the rest still goes through the tunnel',
+    );
+    await c.down();
+  });
+
+  async function ping(addr: string): Promise<boolean> {
+    const r = await runAsync('ip', net.client.wrap(['ping', '-c', '1', '-W', '2', addr]));
+    return r.code === 0;
+  }
 });
