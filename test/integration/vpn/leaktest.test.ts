@@ -67,6 +67,18 @@ describe('ferry leaktest', { skip: skipReason(CLIENT_NEEDS), concurrency: false 
     const ok = await leaktest(c, expect);
     assert.equal(ok.code, 0, JSON.stringify(ok.report));
     assert.equal(ok.report.leak, false);
+    const table = await c.ferry([
+      'leaktest',
+      '--origin',
+      net.origin.url4,
+      '--dns-zone',
+      net.dns.zone,
+      ...expect,
+    ]);
+    assert.equal(table.code, 0, table.stdout + table.stderr);
+    assert.match(table.stdout, /^check\s+result\s+detail$/m);
+    assert.match(table.stdout, /^exit IPv4\s+PASS\s+the origin sees 10\.93\.0\.1 \(expected\)$/m);
+    assert.match(table.stdout, /^no leak found$/m);
     assert.deepEqual(ok.report.results.find((r) => r.check === 'DNS')!.data!.askers, [net.addrs.serverExit4]);
 
     // A more specific route in the main table wins over the tunnel (suppress_prefixlength 0): DNS

@@ -77,7 +77,9 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
     assert.match(resolv, /^search vpn\.example$/m);
     assert.equal(net.client.exec(['wg', 'show', c.ifname, 'fwmark']).trim(), '0xca6c', 'fwmark 51820');
 
+    assert.match(net.client.exec(['nft', 'list', 'tables']), new RegExp(`table ip6 ferry-wg-${c.ifname}`));
     await c.down();
+    assert.doesNotMatch(net.client.exec(['nft', 'list', 'tables']), /ferry-/, 'nft tables removed');
     assert.equal(net.client.ip(['-4', 'rule', 'show']), before4);
     assert.equal(net.client.ip(['-6', 'rule', 'show']), before6);
     assert.equal(readClientResolvConf(net), resolvBefore);
