@@ -20,7 +20,7 @@ import { mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Netns, veth } from './netns.js';
-import { start, type Proc } from './proc.js';
+import { start, runAsync, type Proc } from './proc.js';
 import { waitFor } from './wait.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -202,4 +202,19 @@ export async function buildSmallInternet(opts: SmallInternetOptions = {}): Promi
 /** The client's resolv.conf as the namespace sees it (for asserting on DNS set/restore). */
 export function readClientResolvConf(net: SmallInternet): string {
   return readFileSync(net.clientResolvConf, 'utf8');
+}
+
+// Resolves TXT through the namespace's own resolv.conf with Node's resolver (c-ares reads
+// /etc/resolv.conf, which `ip netns exec` bind-mounts), so tests need no dig.
+const RESOLVE_TXT = `
+const { Resolver } = require('node:dns').promises;
+new Resolver({ timeout: 3000, tries: 2 }).resolveTxt(process.argv[1]).then(
+  (r) => console.log(r.map((t) => t.join('')).join('\\n')),
+  (e) => { console.error(e.code || e.message); process.exit(1); });
+`;
+
+/** TXT answers for `name` as a program in `ns` gets them from the system resolver; null on failure. */
+export async function resolveTxtIn(ns: Netns, name: string): Promise<string[] | null> {
+  const r = await runAsync('ip', ns.wrap([process.execPath, '-e', RESOLVE_TXT, name]), { timeoutMs: 15_000 });
+  return r.code === 0 ? r.stdout.trim().split('\n').filter(Boolean) : null;
 }

@@ -15,7 +15,7 @@ import type { Netns } from '../../helpers/netns.js';
 
 export const CLIENT_NEEDS = {
   root: true,
-  tools: ['ip', 'nft', 'wg', 'wireguard-go', 'tcpdump', 'curl', 'dig', 'ping'],
+  tools: ['ip', 'nft', 'wg', 'wireguard-go', 'tcpdump', 'curl', 'ping'],
 };
 
 let seq = 0;
