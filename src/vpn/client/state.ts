@@ -54,6 +54,21 @@ export function saveState(s: UpState): void {
   renameSync(tmp, statePath(s.ifname));
 }
 
+/**
+ * Writes the first state of a tunnel, failing if one exists: the exclusive create is what keeps two
+ * `ferry up` runs for the same interface from both going ahead.
+ */
+export function claimState(s: UpState): void {
+  mkdirSync(stateDir(), { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(statePath(s.ifname), JSON.stringify(s, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new Error(`${s.ifname} is already up (ferry down ${s.ifname} first)`);
+    throw e;
+  }
+}
+
 export function loadState(ifname: string): UpState | null {
   try {
     return JSON.parse(readFileSync(statePath(ifname), 'utf8')) as UpState;

@@ -13,7 +13,7 @@ import { formatEndpoint } from '../../wireguard/uapi/protocol.js';
 import { planUp, autoMtu, expandHook, type Step } from './plan.js';
 import { setDns } from './dns.js';
 import type { EndpointAddr } from './kill-switch.js';
-import { loadState, logPath, removeState, saveState, type UpState } from './state.js';
+import { claimState, loadState, logPath, removeState, saveState, type UpState } from './state.js';
 import { System, type Echo } from './system.js';
 import { undoAll } from './down.js';
 
@@ -95,7 +95,7 @@ export async function up(opts: UpOptions): Promise<UpState> {
     postDown: cfg.quick.postDown,
     undo: [],
   };
-  saveState(state);
+  claimState(state);
   try {
     for (const step of plan.steps) await execute(step, { sys, cfg, state, resolved, endpoints });
   } catch (e) {
