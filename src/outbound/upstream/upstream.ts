@@ -63,8 +63,12 @@ export class UpstreamOutbound implements Outbound {
     const http = cfg.protocol === 'http' || cfg.protocol === 'https';
     this.authHeader =
       http && cfg.username !== undefined ? basicCredentials(cfg.username, cfg.password ?? '') : null;
+    // dns: local promises that names are resolved and guard-checked here; an absolute-form request
+    // would hand the name to the upstream, so those go through CONNECT to the checked address.
     this.forwarding =
-      http && cfg.forwardHttp !== false ? { key: this.name, proxyAuthorization: this.authHeader } : null;
+      http && cfg.forwardHttp !== false && cfg.dns !== 'local'
+        ? { key: this.name, proxyAuthorization: this.authHeader }
+        : null;
     this.tlsOpts =
       cfg.protocol === 'https'
         ? {

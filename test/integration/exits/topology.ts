@@ -180,6 +180,11 @@ export async function buildTopology(
   }
 }
 
+/** Where squid and tinyproxy exit i log the requests they get. */
+export function accessLogPath(dir: string, kind: 'squid' | 'tinyproxy', i: number): string {
+  return join(dir, `${kind}${i}-access.log`);
+}
+
 function exitCommand(kind: ExitKind, dir: string, i: number, server: string, port: number): string[] {
   switch (kind) {
     case 'squid': {
@@ -193,7 +198,10 @@ function exitCommand(kind: ExitKind, dir: string, i: number, server: string, por
           'forwarded_for on',
           'cache deny all',
           'cache_mem 0 MB',
-          'access_log none',
+          // Client address:port, method and URL of every request: tests read how requests arrive.
+          'logformat ferrytest %>a:%>p %rm %ru',
+          'strip_query_terms off',
+          `access_log stdio:${accessLogPath(dir, 'squid', i)} ferrytest`,
           'cache_store_log none',
           `cache_log ${join(dir, `squid${i}.log`)}`,
           `pid_filename ${join(dir, `squid${i}.pid`)}`,
@@ -217,7 +225,8 @@ function exitCommand(kind: ExitKind, dir: string, i: number, server: string, por
           `Listen ${server}`,
           'Timeout 60',
           'MaxClients 256',
-          'LogLevel Critical',
+          'LogLevel Connect', // logs each request line (tests read how requests arrive)
+          `LogFile "${accessLogPath(dir, 'tinyproxy', i)}"`,
           `PidFile "${join(dir, `tinyproxy${i}.pid`)}"`,
           'DisableViaHeader Yes',
           '',
