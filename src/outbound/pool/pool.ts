@@ -73,6 +73,15 @@ const DEFAULTS = {
 };
 
 const NO_FILTER_KEY = '';
+/** Suffix of the sticky / interval key of a choice restricted to capable members (see chooseOrNull). */
+const CAPABLE_KEY = '\0udp';
+
+/** A property some members have and a request needs (UDP relaying). */
+type Capability = (m: Member) => boolean;
+
+function canUdp(m: Member): boolean {
+  return m.outbound.openUdp !== undefined;
+}
 /**
  * A client connection's exit is forgotten after this much idle time; longer than any keep-alive
  * idle timeout worth having, short enough that a reused client port rarely inherits it.
@@ -207,13 +216,42 @@ export class PoolOutbound implements Outbound {
     );
   }
 
+  /**
+   * A UDP flow (SOCKS5 UDP ASSOCIATE, Shadowsocks UDP) through a member that can carry UDP — a
+   * SOCKS5 upstream, a source-address or direct member — chosen with the same tag filter, sticky
+   * session and rotation rules as connections (the association is the "connection"). A sticky
+   * session or interval whose member cannot carry UDP keeps that member for TCP and gets a second,
+   * UDP-capable one of its own. Setup failures by the exit fail over like dials.
+   */
   async openUdp(opts: Omit<DialOptions, 'connectTimeoutMs'>): Promise<UdpFlow> {
-    const m =
-      (opts.session.exit !== undefined ? this.byName.get(opts.session.exit) : undefined) ??
-      this.choose(opts.session, null);
-    if (!m.outbound.openUdp)
-      throw new FerryError('E_UNSUPPORTED', `pool ${this.name}: exit ${m.name} cannot relay UDP`);
-    return m.outbound.openUdp(opts);
+    const s = opts.session;
+    const maxAttempts = Math.min(this.cfg.maxAttempts ?? DEFAULTS.maxAttempts, this.members.length);
+    const pinnedExit = s.exit !== undefined ? this.byName.get(s.exit) : undefined;
+    let m: Member | null =
+      pinnedExit !== undefined && canUdp(pinnedExit) ? pinnedExit : this.choose(s, null, canUdp);
+    const tried: Member[] = [];
+    let lastErr: unknown = null;
+    while (m !== null) {
+      tried.push(m);
+      try {
+        const flow = await m.outbound.openUdp!(opts);
+        m.succeeded();
+        if (s.exit !== undefined && s.exit !== m.name) s.exit = m.name;
+        return flow;
+      } catch (err) {
+        lastErr = err;
+        if (opts.signal?.aborted || !isExitFault(err)) throw err;
+        m.faulted(err as Error, this.now());
+        if (tried.length >= maxAttempts) break;
+        m = this.chooseOrNull(s, tried, canUdp);
+      }
+    }
+    const last = lastErr instanceof Error ? lastErr.message : String(lastErr);
+    throw new FerryError(
+      lastErr instanceof FerryError ? lastErr.code : 'E_UPSTREAM_UNREACHABLE',
+      `pool ${this.name}: ${tried.length} UDP exit(s) failed; last: ${last}`,
+      { cause: lastErr },
+    );
   }
 
   state(): PoolState {
@@ -246,10 +284,15 @@ export class PoolOutbound implements Outbound {
     return p !== undefined && (p[SESSION_KEY] !== undefined || tagFilter(p) !== null);
   }
 
-  private choose(s: Session, exclude: readonly Member[] | null): Member {
-    const m = this.chooseOrNull(s, exclude);
+  private choose(s: Session, exclude: readonly Member[] | null, able: Capability | null = null): Member {
+    const m = this.chooseOrNull(s, exclude, able);
     if (m !== null) return m;
     const filter = tagFilter(s.params);
+    if (able !== null && !this.members.some((x) => able(x) && x.matches(filter)))
+      throw new FerryError(
+        'E_UNSUPPORTED',
+        `pool ${this.name}: no exit${filter ? ` with ${describe(filter)}` : ''} can relay UDP`,
+      );
     if (filter !== null && !this.members.some((x) => x.matches(filter)))
       throw new FerryError('E_POLICY_DENIED', `pool ${this.name}: no exit has ${describe(filter)}`);
     throw new FerryError(
@@ -258,24 +301,42 @@ export class PoolOutbound implements Outbound {
     );
   }
 
-  private chooseOrNull(s: Session, exclude: readonly Member[] | null): Member | null {
+  /**
+   * `able` restricts the choice to members with a capability (UDP). A sticky entry or interval
+   * member without it stays as it is for the others; the capable choice is kept under a key of its
+   * own (suffix CAPABLE_KEY).
+   */
+  private chooseOrNull(
+    s: Session,
+    exclude: readonly Member[] | null,
+    able: Capability | null = null,
+  ): Member | null {
     const now = this.now();
     const filter = tagFilter(s.params);
-    const candidates = this.candidates(filter, exclude, now);
+    const candidates = this.candidates(filter, exclude, now, able);
     if (candidates.length === 0) return null;
     const sid = s.params?.[SESSION_KEY];
     if (sid !== undefined && s.user !== null) {
-      const key = stickyKey(s.user, sid, filter);
-      const e = this.sticky.get(key, now);
-      const held = e !== undefined ? this.byName.get(e.member) : undefined;
+      let key = stickyKey(s.user, sid, filter);
+      let e = this.sticky.get(key, now);
+      let held = e !== undefined ? this.byName.get(e.member) : undefined;
+      if (held !== undefined && able !== null && !able(held)) {
+        key += CAPABLE_KEY;
+        e = this.sticky.get(key, now);
+        held = e !== undefined ? this.byName.get(e.member) : undefined;
+      }
       if (held !== undefined && candidates.includes(held)) return held;
       const m = this.strategy.pick(candidates, s.dest.host);
       this.sticky.set(key, m.name, this.sessionTtl(s), now);
       return m;
     }
     if (this.rotation === 'interval') {
-      const fk = filter === null ? NO_FILTER_KEY : describe(filter);
-      const cur = this.epoch.get(fk);
+      let fk = filter === null ? NO_FILTER_KEY : describe(filter);
+      let cur = this.epoch.get(fk);
+      if (cur !== undefined && able !== null && !able(cur.member)) {
+        fk += CAPABLE_KEY;
+        cur = this.epoch.get(fk);
+      }
       if (cur !== undefined && now < cur.until && candidates.includes(cur.member)) return cur.member;
       const m = this.strategy.pick(candidates, s.dest.host);
       // A member replaced because it failed keeps the rest of the epoch; a new epoch starts otherwise.
@@ -291,11 +352,13 @@ export class PoolOutbound implements Outbound {
     filter: Record<string, string> | null,
     exclude: readonly Member[] | null,
     now: number,
+    able: Capability | null,
   ): Member[] {
     const out: Member[] = [];
     let usable = 0;
     for (const m of this.members) {
       if (!m.matches(filter) || (exclude !== null && exclude.includes(m))) continue;
+      if (able !== null && !able(m)) continue;
       if (m.usable(now)) {
         usable++;
         out.push(m);
@@ -304,7 +367,7 @@ export class PoolOutbound implements Outbound {
     // With every matching member ejected, try them anyway rather than fail without trying: the
     // fault may have been transient, and a retry is the client's only chance.
     if (usable === 0 && exclude === null) {
-      for (const m of this.members) if (m.matches(filter)) out.push(m);
+      for (const m of this.members) if (m.matches(filter) && (able === null || able(m))) out.push(m);
     }
     return out;
   }

@@ -247,7 +247,7 @@ function exitCommand(kind: ExitKind, dir: string, i: number, server: string, por
           'user.privileged: root',
           'user.unprivileged: nobody',
           'client pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }',
-          'socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect }',
+          'socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect udpassociate udpreply }',
           '',
         ].join('\n'),
       );
