@@ -11,7 +11,7 @@ import type { ConfigInput } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';
 import { Gateway, prepareDataDir, type ListenerInfo } from '../server/gateway.js';
 import { ClusterPrimary } from '../server/cluster.js';
-import { adminSocketPath, startAdminSocket } from '../server/admin-socket.js';
+import { adminSocketPath, localExits, startAdminSocket } from '../server/admin-socket.js';
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../core/logger.js';
 import { defaultConfig, ensureDefaultUser, DEFAULT_LISTENERS } from '../server/default-config.js';
@@ -149,7 +149,7 @@ async function startRunner(config: unknown, workers: number, log: Logger): Promi
     const cfg = validateConfig(config);
     const admin = await startAdminSocket(
       adminSocketPath(resolve(cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry')),
-      () => gw.outboundTable(),
+      localExits(() => gw.outboundTable()),
       log,
     );
     return {
@@ -164,7 +164,19 @@ async function startRunner(config: unknown, workers: number, log: Logger): Promi
   prepareDataDir(config);
   const primary = new ClusterPrimary(workers, config, log);
   const listeners = await primary.start();
-  return { listeners, reload: (c) => primary.reload(c), stop: (ms) => primary.stop(ms) };
+  const admin = await startAdminSocket(
+    adminSocketPath(resolve(validateConfig(config).data_dir ?? process.env.FERRY_HOME ?? '.ferry')),
+    primary.exitsSource(),
+    log,
+  );
+  return {
+    listeners,
+    reload: (c) => primary.reload(c),
+    stop: (ms) => {
+      admin.close();
+      return primary.stop(ms);
+    },
+  };
 }
 
 async function serve(flags: ServeFlags): Promise<void> {

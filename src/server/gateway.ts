@@ -62,6 +62,8 @@ export interface GatewayOptions {
   log?: Logger;
   /** Data directory for generated material (TLS certificates). Default: config data_dir or ./.ferry */
   dataDir?: string;
+  /** A cluster worker: pools take probe results from the primary instead of probing (cluster-exits.ts). */
+  externalProbes?: boolean;
 }
 
 export interface ListenerInfo {
@@ -83,6 +85,7 @@ export class Gateway {
   private constructor(
     private readonly log: Logger,
     private dataDir: string,
+    private readonly externalProbes = false,
   ) {}
 
   static async start(config: unknown, opts: GatewayOptions = {}): Promise<Gateway> {
@@ -90,6 +93,7 @@ export class Gateway {
     const gw = new Gateway(
       opts.log ?? silentLogger(),
       resolve(opts.dataDir ?? cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry'),
+      opts.externalProbes === true,
     );
     gw.shared = await gw.buildShared(cfg);
     try {
@@ -127,7 +131,7 @@ export class Gateway {
 
   private async buildShared(cfg: Config): Promise<Shared> {
     const users = await loadUsers(cfg);
-    const outbounds = buildOutbounds(cfg);
+    const outbounds = buildOutbounds(cfg, { externalProbes: this.externalProbes });
     const router = new Router(
       {
         rules: cfg.router.rules,

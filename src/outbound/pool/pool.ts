@@ -19,7 +19,7 @@ import { SESSION_KEY, SESSTIME_KEY, tagFilter } from '../../auth/username-params
 import type { DialOptions, HttpProxyForwarding, Outbound, UdpFlow } from '../outbound.js';
 import { isExitFault } from '../upstream/fault.js';
 import { Prober, type Probe } from './health.js';
-import { Member, type HealthPolicy, type MemberState } from './member.js';
+import { Member, type HealthPolicy, type MemberState, type ProbeState } from './member.js';
 import { StickyTable } from './sticky.js';
 import { makeStrategy, type Strategy, type StrategyName } from './strategy.js';
 
@@ -51,6 +51,13 @@ export interface PoolConfig {
   health?: Partial<HealthPolicy> & { probe?: Probe | undefined; probeTimeoutMs?: number | undefined };
   /** The clock (tests pass a fake one). */
   now?: (() => number) | undefined;
+  /**
+   * external: the probe is configured but another process runs it and passes the results in
+   * (adoptProbeState) — cluster workers, so that N workers do not probe N times. Default own.
+   */
+  probes?: 'own' | 'external' | undefined;
+  /** Told after each probe of a member (with probes: own). */
+  onProbeResult?: ((pool: string, member: string, state: ProbeState) => void) | undefined;
 }
 
 export interface PoolState {
@@ -122,13 +129,15 @@ export class PoolOutbound implements Outbound {
         throw new FerryError('E_CONFIG', `pool ${cfg.name}: member '${m.name}' listed twice`);
       this.byName.set(m.name, m);
     }
+    const report = cfg.onProbeResult;
     this.prober =
-      policy.probeIntervalMs > 0
+      policy.probeIntervalMs > 0 && cfg.probes !== 'external'
         ? new Prober(
             this.members,
             cfg.health!.probe!,
             policy.probeIntervalMs,
             cfg.health?.probeTimeoutMs ?? DEFAULTS.probeTimeoutMs,
+            report ? (m) => report(this.name, m.name, m.probeState()) : null,
           )
         : null;
     this.prober?.start();
@@ -262,6 +271,16 @@ export class PoolOutbound implements Outbound {
       stickySessions: this.sticky.size,
       members: this.members.map((m) => m.state()),
     };
+  }
+
+  /** This pool runs active probes itself (probes: own and a probe configured). */
+  get probing(): boolean {
+    return this.prober !== null;
+  }
+
+  /** Applies probe results decided elsewhere (probes: external); unknown members are ignored. */
+  adoptProbeState(member: string, state: ProbeState): void {
+    this.byName.get(member)?.adoptProbeState(state);
   }
 
   /** Runs one round of active probes now (tests, `ferry exits --probe`). */
