@@ -49,8 +49,11 @@ export function buildSourceAddress(o: DirectCfg): Outbound | null {
  * Throws E_CONFIG on an unknown reference, a cycle, or a pool inside a pool.
  */
 export interface ExitBuildOptions {
-  /** Pools leave their active probes to another process (see PoolConfig.probes). */
-  externalProbes?: boolean | undefined;
+  /**
+   * For a cluster worker: pools leave their active probes to the primary (PoolConfig.probes) and
+   * make choices the other workers agree with (PoolConfig.coordinated).
+   */
+  clusterWorker?: boolean | undefined;
   /** Told after each probe (see PoolConfig.onProbeResult). */
   onProbeResult?: PoolConfig['onProbeResult'];
 }
@@ -161,7 +164,8 @@ function buildPool(
       probeIntervalMs: c.health.interval,
       probeTimeoutMs: c.health.timeout,
     },
-    probes: opts.externalProbes ? 'external' : 'own',
+    probes: opts.clusterWorker ? 'external' : 'own',
+    coordinated: opts.clusterWorker === true,
     onProbeResult: opts.onProbeResult,
   });
 }

@@ -188,7 +188,7 @@ export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
       switch (m.type) {
         case 'start':
           try {
-            gw = await Gateway.start(m.config, { log: makeLog(m.config), externalProbes: true });
+            gw = await Gateway.start(m.config, { log: makeLog(m.config), clusterWorker: true });
             process.send!({ type: 'ready', listeners: gw.listenerInfo() } satisfies FromWorker);
           } catch (e) {
             process.send!({ type: 'failed', error: (e as Error).message } satisfies FromWorker);

@@ -62,8 +62,11 @@ export interface GatewayOptions {
   log?: Logger;
   /** Data directory for generated material (TLS certificates). Default: config data_dir or ./.ferry */
   dataDir?: string;
-  /** A cluster worker: pools take probe results from the primary instead of probing (cluster-exits.ts). */
-  externalProbes?: boolean;
+  /**
+   * A cluster worker: pools take probe results from the primary instead of probing, and make the
+   * choices other workers make (cluster-exits.ts, PoolConfig.coordinated).
+   */
+  clusterWorker?: boolean;
 }
 
 export interface ListenerInfo {
@@ -85,7 +88,7 @@ export class Gateway {
   private constructor(
     private readonly log: Logger,
     private dataDir: string,
-    private readonly externalProbes = false,
+    private readonly clusterWorker = false,
   ) {}
 
   static async start(config: unknown, opts: GatewayOptions = {}): Promise<Gateway> {
@@ -93,7 +96,7 @@ export class Gateway {
     const gw = new Gateway(
       opts.log ?? silentLogger(),
       resolve(opts.dataDir ?? cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry'),
-      opts.externalProbes === true,
+      opts.clusterWorker === true,
     );
     gw.shared = await gw.buildShared(cfg);
     try {
@@ -131,7 +134,7 @@ export class Gateway {
 
   private async buildShared(cfg: Config): Promise<Shared> {
     const users = await loadUsers(cfg);
-    const outbounds = buildOutbounds(cfg, { externalProbes: this.externalProbes });
+    const outbounds = buildOutbounds(cfg, { clusterWorker: this.clusterWorker });
     const router = new Router(
       {
         rules: cfg.router.rules,

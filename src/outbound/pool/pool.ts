@@ -21,7 +21,7 @@ import { isExitFault } from '../upstream/fault.js';
 import { Prober, type Probe } from './health.js';
 import { Member, type HealthPolicy, type MemberState, type ProbeState } from './member.js';
 import { StickyTable } from './sticky.js';
-import { makeStrategy, type Strategy, type StrategyName } from './strategy.js';
+import { makeStrategy, rendezvous, type Strategy, type StrategyName } from './strategy.js';
 
 export type Rotation = 'connection' | 'request' | 'interval';
 
@@ -56,6 +56,14 @@ export interface PoolConfig {
    * (adoptProbeState) — cluster workers, so that N workers do not probe N times. Default own.
    */
   probes?: 'own' | 'external' | undefined;
+  /**
+   * Choices that several processes must agree on — a sticky session's member, the member of a
+   * rotation interval — are derived from a hash of the session (or the interval's number) over the
+   * candidates, not from this process's history. Cluster workers each hold their own pool and the
+   * kernel spreads one session's connections over them; with this they still pick the same exit.
+   * Interval rotation then switches on multiples of the interval (wall clock).
+   */
+  coordinated?: boolean | undefined;
   /** Told after each probe of a member (with probes: own). */
   onProbeResult?: ((pool: string, member: string, state: ProbeState) => void) | undefined;
 }
@@ -345,9 +353,16 @@ export class PoolOutbound implements Outbound {
         held = e !== undefined ? this.byName.get(e.member) : undefined;
       }
       if (held !== undefined && candidates.includes(held)) return held;
-      const m = this.strategy.pick(candidates, s.dest.host);
+      const m = this.cfg.coordinated
+        ? rendezvous(candidates, key)
+        : this.strategy.pick(candidates, s.dest.host);
       this.sticky.set(key, m.name, this.sessionTtl(s), now);
       return m;
+    }
+    if (this.rotation === 'interval' && this.cfg.coordinated) {
+      const n = Math.floor(now / (this.cfg.rotationIntervalMs ?? 60_000));
+      const fk = filter === null ? NO_FILTER_KEY : describe(filter);
+      return rendezvous(candidates, `${fk}\0${n}`);
     }
     if (this.rotation === 'interval') {
       let fk = filter === null ? NO_FILTER_KEY : describe(filter);
