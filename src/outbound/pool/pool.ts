@@ -254,7 +254,7 @@ export class PoolOutbound implements Outbound {
         const flow = await m.outbound.openUdp!(opts);
         m.succeeded();
         if (s.exit !== undefined && s.exit !== m.name) s.exit = m.name;
-        return flow;
+        return new CountedFlow(flow, m);
       } catch (err) {
         lastErr = err;
         if (opts.signal?.aborted || !isExitFault(err)) throw err;
@@ -440,4 +440,36 @@ function describe(filter: Record<string, string>): string {
     .sort()
     .map((k) => `${k}=${filter[k]}`)
     .join(',');
+}
+
+/** A member's UDP flow, counted among its open sessions (least-connections, `ferry exits`) until closed. */
+class CountedFlow implements UdpFlow {
+  private open = true;
+
+  constructor(
+    private readonly flow: UdpFlow,
+    private readonly member: Member,
+  ) {
+    member.active++;
+  }
+
+  send(data: Buffer, dest: Destination): void {
+    this.flow.send(data, dest);
+  }
+
+  onMessage(cb: (data: Buffer, from: { address: string; port: number }) => void): void {
+    this.flow.onMessage(cb);
+  }
+
+  onError(cb: (err: Error) => void): void {
+    this.flow.onError(cb);
+  }
+
+  close(): void {
+    if (this.open) {
+      this.open = false;
+      this.member.active--;
+    }
+    this.flow.close();
+  }
 }

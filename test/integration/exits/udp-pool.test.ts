@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { skipReason } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
+import { adminRequest, adminSocketPath, type ExitsReport } from '../../../src/server/admin-socket.js';
 import { buildTopology, ORIGIN, startGateway, UP_PASS, UP_USER, type Topology } from './topology.js';
 
 const needs = { root: true, tools: ['curl', 'squid', 'danted', 'ip'] };
@@ -104,6 +105,7 @@ describe('UDP through pools', { skip: skipReason(needs) }, () => {
   let topo: Topology;
   let clientJs: string;
   let kindOf: Map<string, string>;
+  let gw: Awaited<ReturnType<typeof startGateway>>;
 
   before(async () => {
     topo = await buildTopology(['squid', 'danted', 'ferry']);
@@ -115,7 +117,7 @@ describe('UDP through pools', { skip: skipReason(needs) }, () => {
     writeFileSync(echoJs, ECHO);
     const echo = topo.spawn(topo.origin, ['node', echoJs]);
     await waitFor('the UDP echo', () => echo.output().includes('ready'), { timeoutMs: 15_000 });
-    await startGateway(topo, gatewayConfig);
+    gw = await startGateway(topo, gatewayConfig);
   });
   after(async () => {
     await topo?.destroy();
@@ -153,6 +155,23 @@ describe('UDP through pools', { skip: skipReason(needs) }, () => {
       seen.push(one[0]!);
     }
     assert.deepEqual(new Set(seen), new Set(['danted', 'ferry', 'source-address']), seen.join(' '));
+    // `ferry exits`: squid was never asked; the associations are counted while open, then not.
+    const members = async () =>
+      ((await adminRequest(adminSocketPath(gw.dataDir), 'GET', '/v1/exits')) as ExitsReport).pools[0]!
+        .members;
+    assert.equal((await members()).find((m) => m.name === 'squid')!.ok, 0);
+    assert.equal(
+      (await members()).reduce((n, m) => n + m.ok, 0),
+      6,
+    );
+    await waitFor(
+      'every association to be closed',
+      async () => (await members()).every((m) => m.active === 0),
+      {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      },
+    );
   });
 
   it('a sticky session keeps its UDP exit, and TCP with the same session follows it', async () => {
