@@ -651,14 +651,14 @@ export class ClientConn implements OriginOwner, ChunkSink {
     const req = this.req!;
     if (h.status === 407 && this.upstream !== null) {
       // The upstream refused *our* credentials for it. Passed on, the 407 would make the client
-      // ask its user for a password that is not theirs to give (RFC 9110 §15.5.8).
-      return this.abortExchange(
-        new FerryError(
-          'E_UPSTREAM_REFUSED',
-          'the upstream proxy refused its credentials (407); check the outbound username/password',
-        ),
-        false,
+      // ask its user for a password that is not theirs to give (RFC 9110 §15.5.8). For a pool it is
+      // the member's fault, as a refused CONNECT would be.
+      const err = new FerryError(
+        'E_UPSTREAM_REFUSED',
+        'the upstream proxy refused its credentials (407); check the outbound username/password',
       );
+      this.origin?.outbound.reportExitFault?.(this.session!, err);
+      return this.abortExchange(err, false);
     }
     frameResponse(h, req.method);
     const kind = h.bodyKind;

@@ -184,6 +184,11 @@ export class PoolOutbound implements Outbound {
     return f === null ? null : { key: `${this.name}>${f.key}`, proxyAuthorization: f.proxyAuthorization };
   }
 
+  reportExitFault(session: Session, err: Error): void {
+    const m = session.exit !== undefined ? this.byName.get(session.exit) : undefined;
+    m?.faulted(err, this.now());
+  }
+
   async dial(dest: Destination, opts: DialOptions): Promise<Socket> {
     const s = opts.session;
     const pinned = s.exit !== undefined || this.pinned(s);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { skipReason } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
+import { adminRequest, adminSocketPath, type ExitsReport } from '../../../src/server/admin-socket.js';
 import {
   accessLogPath,
   buildTopology,
@@ -23,6 +24,7 @@ const HR = '127.0.0.1:3101'; // pool "req": squid, tinyproxy, danted, Ferry; per
 const HS = '127.0.0.1:3102'; // squid alone
 const HC = '127.0.0.1:3103'; // squid alone, forward_http: false (CONNECT)
 const HB = '127.0.0.1:3104'; // the Ferry upstream with a wrong password
+const HP = '127.0.0.1:3105'; // pool: the wrong password first, then squid
 
 const gatewayConfig = {
   log: { level: 'warn' },
@@ -32,6 +34,7 @@ const gatewayConfig = {
     { name: 'hs', type: 'http', listen: HS },
     { name: 'hc', type: 'http', listen: HC },
     { name: 'hb', type: 'http', listen: HB },
+    { name: 'hp', type: 'http', listen: HP },
   ],
   outbounds: [
     { name: 'squid', type: 'http', server: '10.50.1.2:3128' },
@@ -41,6 +44,13 @@ const gatewayConfig = {
     { name: 'ferry-bad', type: 'http', server: '10.50.4.2:1080', username: UP_USER, password: 'wrong' },
     { name: 'squid-tunnel', type: 'http', server: '10.50.1.2:3128', forward_http: false },
     { name: 'req', type: 'pool', members: ['squid', 'tiny', 'dante', 'ferry'], rotation: 'request' },
+    {
+      name: 'badpool',
+      type: 'pool',
+      members: ['ferry-bad', 'squid'],
+      rotation: 'request',
+      health: { max_fails: 1 },
+    },
   ],
   router: {
     default: 'req',
@@ -49,6 +59,7 @@ const gatewayConfig = {
       { inbounds: ['hs'], action: 'squid' },
       { inbounds: ['hc'], action: 'squid-tunnel' },
       { inbounds: ['hb'], action: 'ferry-bad' },
+      { inbounds: ['hp'], action: 'badpool' },
     ],
   },
 };
@@ -70,11 +81,12 @@ function squidLog(topo: Topology): [string, string, string][] {
 describe('absolute-form forwarding to HTTP upstreams', { skip: skipReason(needs) }, () => {
   let topo: Topology;
   let egress: Map<string, string>;
+  let gw: Awaited<ReturnType<typeof startGateway>>;
 
   before(async () => {
     topo = await buildTopology(['squid', 'tinyproxy', 'danted', 'ferry']);
     egress = new Map(topo.exits.map((e) => [e.egress, e.kind]));
-    await startGateway(topo, gatewayConfig);
+    gw = await startGateway(topo, gatewayConfig);
   });
   after(async () => {
     await topo?.destroy();
@@ -167,5 +179,31 @@ describe('absolute-form forwarding to HTTP upstreams', { skip: skipReason(needs)
       `http://${ORIGIN}/ip`,
     ]);
     assert.equal(r.stdout, '502');
+  });
+
+  it('in a pool, a 407 counts against the member: it is ejected and later requests avoid it', async () => {
+    const codes: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await topo.inGw([
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--max-time',
+        '20',
+        '-x',
+        `http://alice:${PW}@${HP}`,
+        `http://${ORIGIN}/ip`,
+      ]);
+      codes.push(r.stdout);
+    }
+    // Round-robin starts with the bad member: its one request fails, then it is out (max_fails 1).
+    assert.deepEqual(codes, ['502', '200', '200', '200', '200', '200']);
+    const r = (await adminRequest(adminSocketPath(gw.dataDir), 'GET', '/v1/exits')) as ExitsReport;
+    const bad = r.pools.find((p) => p.name === 'badpool')!.members.find((m) => m.name === 'ferry-bad')!;
+    assert.equal(bad.healthy, false);
+    assert.match(bad.lastError ?? '', /407/);
   });
 });
