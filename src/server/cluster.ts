@@ -160,7 +160,12 @@ export class ClusterPrimary {
     );
     const err = results.find((e) => e !== undefined);
     if (err) throw new Error(err);
-    this.exits.reload(config);
+    try {
+      this.exits.reload(config);
+    } catch (e) {
+      // The workers run the new configuration; only the primary's prober is left on the old one.
+      this.log.error({ err: (e as Error).message }, 'health prober kept the previous configuration');
+    }
   }
 
   /** Asks every worker to drain and exit; resolves when all have exited. */
