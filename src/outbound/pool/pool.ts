@@ -118,6 +118,8 @@ export class PoolOutbound implements Outbound {
   private readonly epoch = new Map<string, { member: Member; until: number }>();
   private readonly prober: Prober | null;
   private readonly now: () => number;
+  /** A member's forwarding → this pool's (see httpProxy). */
+  private readonly forwardings = new WeakMap<HttpProxyForwarding, HttpProxyForwarding>();
 
   constructor(private readonly cfg: PoolConfig) {
     if (cfg.members.length === 0) throw new FerryError('E_CONFIG', `pool ${cfg.name}: no members`);
@@ -180,8 +182,15 @@ export class PoolOutbound implements Outbound {
     if (session.exit === undefined) return null;
     const m = this.byName.get(session.exit);
     const f = m?.outbound.httpProxy?.(session) ?? null;
+    if (f === null) return null;
     // Reuse key of the proxy connection: the pool and the member, so rotation still decides.
-    return f === null ? null : { key: `${this.name}>${f.key}`, proxyAuthorization: f.proxyAuthorization };
+    // Members return one object each; wrapping it once keeps this per-request call allocation-free.
+    let ours = this.forwardings.get(f);
+    if (ours === undefined) {
+      ours = { key: `${this.name}>${f.key}`, proxyAuthorization: f.proxyAuthorization };
+      this.forwardings.set(f, ours);
+    }
+    return ours;
   }
 
   reportExitFault(session: Session, err: Error): void {
