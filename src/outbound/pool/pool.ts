@@ -210,6 +210,9 @@ export class PoolOutbound implements Outbound {
     // Absolute-form forwarding needs a pinned exit: the caller reads httpProxy(session) after the
     // dial to learn the member (failover may have changed it) and which header to send.
     const absoluteForm = opts.absoluteForm === true && pinned;
+    // Session.exit holds *this pool's* pin; a member reads the field as its own (a source-address
+    // member as its pinned binding), so members get the session without it.
+    const memberSession = memberView(s);
     while (m !== null) {
       tried.push(m);
       const left = deadline - this.now();
@@ -219,6 +222,7 @@ export class PoolOutbound implements Outbound {
       try {
         const sock = await m.outbound.dial(dest, {
           ...opts,
+          session: memberSession,
           connectTimeoutMs: attemptMs,
           absoluteForm: absoluteForm && (m.outbound.httpProxy?.(s) ?? null) !== null,
         });
@@ -265,7 +269,7 @@ export class PoolOutbound implements Outbound {
     while (m !== null) {
       tried.push(m);
       try {
-        const flow = await m.outbound.openUdp!(opts);
+        const flow = await m.outbound.openUdp!({ ...opts, session: memberView(s) });
         m.succeeded();
         if (s.exit !== undefined && s.exit !== m.name) s.exit = m.name;
         return new CountedFlow(flow, m);
@@ -442,6 +446,13 @@ export class PoolOutbound implements Outbound {
     m.active++;
     sock.once('close', () => m.active--);
   }
+}
+
+/** The session as a member sees it: without the pool's pin in `exit` (see dial). */
+function memberView(s: Session): Session {
+  if (s.exit === undefined) return s;
+  const { exit: _poolPin, ...rest } = s;
+  return rest;
 }
 
 /** Sticky keys are per user: one user can never ride (or steal) another user's session. */

@@ -1,9 +1,10 @@
 // `ferry exits` with `ferry serve --workers 2`: the primary runs the only health prober (so probes
 // are not multiplied by the worker count), passes each result to the workers, and answers
-// `ferry exits` with the merged view. The pool's members are upstreams whose servers are plain TCP
+// `ferry exits` with the merged view; and the workers agree on sticky sessions' exits. The pool's members are upstreams whose servers are plain TCP
 // listeners here, probed with a bare "tcp" probe: every probe is one accepted connection, counted.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { runFerry, waitForListeners, FERRY_MAIN, type FerryProc } from '../../he
 import { runAsync } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
 import { adminRequest, adminSocketPath, type ExitsReport } from '../../../src/server/admin-socket.js';
+import { startCheckOrigin, type CheckOrigin } from '../../../src/audit/check-origin.js';
 
 /** A TCP listener that counts the connections it accepts and can be stopped and restarted. */
 class Counted {
@@ -142,5 +144,83 @@ describe('ferry exits with several workers', () => {
     r = await report(true);
     assert.equal(member(r, 'b').healthy, true);
     assert.deepEqual(member(r, 'b').workers, { down: 0, of: 2 });
+  });
+});
+
+describe('sticky sessions with several workers', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-workers-sticky-'));
+  let ferry: FerryProc;
+  let origin: CheckOrigin;
+  let proxyPort: number;
+  /** Four exits: direct from 127.0.0.2 … 127.0.0.5, which the origin reports as the client address. */
+  const EXITS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
+
+  before(async () => {
+    origin = await startCheckOrigin({ host: '127.0.0.1', port: 0 });
+    const config = join(dir, 'ferry.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        data_dir: join(dir, 'data'),
+        log: { level: 'warn' },
+        users: [{ name: 'alice', password: 'pw' }],
+        inbounds: [{ name: 'h', type: 'http', listen: '127.0.0.1:0' }],
+        outbounds: [
+          ...EXITS.map((a, i) => ({ name: `x${i}`, type: 'direct', source_addresses: [a] })),
+          { name: 'p', type: 'pool', members: EXITS.map((_, i) => `x${i}`) },
+        ],
+        router: { default: 'p', allow_destinations: ['127.0.0.0/8'] },
+      }),
+    );
+    ferry = runFerry(['serve', '-c', config, '--workers', '2']);
+    proxyPort = (await waitForListeners(ferry, ['h'])).h!;
+  });
+  after(async () => {
+    await ferry?.stop();
+    await origin?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** One request on a new connection (so the kernel may give it to either worker); the exit seen. */
+  function exitFor(login: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: proxyPort,
+          path: `http://127.0.0.1:${origin.port}/ip`,
+          headers: {
+            host: `127.0.0.1:${origin.port}`,
+            'proxy-authorization': `Basic ${Buffer.from(`${login}:pw`).toString('base64')}`,
+          },
+          agent: false,
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () => (res.statusCode === 200 ? resolve(body.trim()) : reject(new Error(body))));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('every connection of a session leaves through one exit, whichever worker takes it', async () => {
+    const seen = new Map<string, Set<string>>();
+    for (let round = 0; round < 4; round++) {
+      // Concurrent new connections, so that both workers get some.
+      const got = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => exitFor(`alice-session-s${i}`).then((e) => [i, e] as const)),
+      );
+      for (const [i, e] of got) {
+        assert.ok(EXITS.includes(e), `unexpected exit ${e}`);
+        (seen.get(`s${i}`) ?? seen.set(`s${i}`, new Set()).get(`s${i}`)!).add(e);
+      }
+    }
+    for (const [sid, exits] of seen) assert.equal(exits.size, 1, `${sid}: ${[...exits].join(' ')}`);
+    // And the sessions are spread over the exits, not all on one.
+    assert.ok(new Set([...seen.values()].map((x) => [...x][0])).size >= 2);
   });
 });

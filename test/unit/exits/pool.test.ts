@@ -17,9 +17,12 @@ class FakeExit implements Outbound {
   dials = 0;
   broken = false;
   destRefuses = false;
+  /** Session.exit as the member saw it on its last dial. */
+  sawExit: string | undefined = 'never dialed';
   constructor(readonly name: string) {}
-  async dial(_d: unknown, _o: DialOptions): Promise<Socket> {
+  async dial(_d: unknown, o: DialOptions): Promise<Socket> {
     this.dials++;
+    this.sawExit = o.session.exit;
     if (this.broken) throw exitFault(new FerryError('E_UPSTREAM_REFUSED', `${this.name} is down`));
     if (this.destRefuses) throw new FerryError('E_UPSTREAM_REFUSED', 'destination refused');
     const s = new EventEmitter() as unknown as Socket & { exit: string };
@@ -260,6 +263,17 @@ describe('pool outbound', () => {
     assert.equal(await exitOf(pool, session(null)), s1.exit === 'a' ? 'b' : 'a');
     s1.emit('close');
     assert.equal(pool.state().members.find((m) => m.name === s1.exit)!.active, 0);
+    pool.close();
+  });
+
+  it("a member never sees the pool's pin in Session.exit (it would read it as its own)", async () => {
+    const { pool, exits } = makePool({ rotation: 'request' });
+    const s = session('alice');
+    pool.selectExit(s);
+    assert.ok(s.exit !== undefined);
+    const used = await exitOf(pool, s);
+    assert.equal(exits.find((e) => e.name === used)!.sawExit, undefined);
+    assert.equal(s.exit, used); // the caller's session keeps the pin
     pool.close();
   });
 
