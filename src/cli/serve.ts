@@ -11,7 +11,7 @@ import type { ConfigInput } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';
 import { Gateway, prepareDataDir, type ListenerInfo } from '../server/gateway.js';
 import { ClusterPrimary } from '../server/cluster.js';
-import { adminSocketPath, startAdminSocket } from '../server/admin-socket.js';
+import { adminSocketPath, localExits, startAdminSocket } from '../server/admin-socket.js';
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../core/logger.js';
 import { defaultConfig, ensureDefaultUser, DEFAULT_LISTENERS } from '../server/default-config.js';
@@ -235,7 +235,11 @@ async function startSingle(
   log: Logger,
 ): Promise<Runner & { live: LiveSessions | null }> {
   const gw = await Gateway.start(config, { log, store, metrics });
-  const admin = await startAdminSocket(adminSocketPath(dataDir), () => gw.outboundTable(), log);
+  const admin = await startAdminSocket(
+    adminSocketPath(dataDir),
+    localExits(() => gw.outboundTable()),
+    log,
+  );
   return {
     listeners: gw.listenerInfo(),
     live: gw.liveSessions(),
@@ -256,11 +260,19 @@ async function startCluster(
   prepareDataDir(config);
   const primary = new ClusterPrimary(workers, config, log);
   const listeners = await primary.start();
+  const admin = await startAdminSocket(
+    adminSocketPath(resolve(validateConfig(config).data_dir ?? process.env.FERRY_HOME ?? '.ferry')),
+    primary.exitsSource(),
+    log,
+  );
   return {
     listeners,
     live: primary.liveSessions(),
     reload: (c) => primary.reload(c),
-    stop: (ms) => primary.stop(ms),
+    stop: (ms) => {
+      admin.close();
+      return primary.stop(ms);
+    },
   };
 }
 

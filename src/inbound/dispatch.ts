@@ -70,13 +70,14 @@ export function beginSession(
 
 /**
  * Routes, admits and dials a TCP session. `opts.forRelay` says the socket will only be relayed
- * (CONNECT tunnels), which lets the outbound use fast reads.
+ * (CONNECT tunnels), which lets the outbound use fast reads; `opts.absoluteForm` that the caller
+ * can speak absolute-form to an HTTP upstream proxy (see DialOptions.absoluteForm).
  */
 export async function openTcp(
   ctx: InboundContext,
   session: Session,
   signal?: AbortSignal,
-  opts: { forRelay?: boolean } = {},
+  opts: { forRelay?: boolean; absoluteForm?: boolean } = {},
 ): Promise<OpenedTcp> {
   let lease: SessionLease | null = null;
   applyLoginParams(session);
@@ -90,6 +91,7 @@ export async function openTcp(
       session,
       ...(signal ? { signal } : {}),
       ...(opts.forRelay ? { forRelay: true } : {}),
+      ...(opts.absoluteForm ? { absoluteForm: true } : {}),
     });
     const l = lease;
     return { socket, decision, lease: l, done: (r) => l.done(r) };

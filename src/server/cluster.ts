@@ -5,9 +5,13 @@
 // the kernel hands each connection to one of them, with no per-connection IPC through the primary.
 //
 // What is per worker: the brute-force throttle and the connection limits (max_connections and
-// max_connections_per_user are divided by the worker count so the totals hold).
+// max_connections_per_user are divided by the worker count so the totals hold), and the pools'
+// sticky tables and passive health. Active health probes run once, in the primary (cluster-exits.ts).
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../core/logger.js';
+import { PoolOutbound } from '../outbound/pool/pool.js';
+import { exitsReport, type ExitsReport, type ExitsSource } from './admin-socket.js';
+import { ClusterExits, type ProbeStateMessage } from './cluster-exits.js';
 import { Gateway, type ListenerInfo } from './gateway.js';
 import type { LiveSessions, SessionView } from '../control/api/live.js';
 import { Metrics } from '../control/metrics.js';
@@ -25,13 +29,19 @@ type ToWorker =
   | { type: 'start'; config: unknown }
   | { type: 'reload'; config: unknown; id: number }
   | { type: 'stop'; drainMs: number }
-  | ({ type: 'live'; id: number } & LiveOp);
+  | ({ type: 'live'; id: number } & LiveOp)
+  | ProbeStateMessage
+  | { type: 'exits'; id: number };
 type FromWorker =
   | { type: 'hello' }
   | { type: 'ready'; listeners: ListenerInfo[] }
   | { type: 'failed'; error: string }
   | { type: 'reloaded'; id: number; error?: string }
-  | { type: 'live'; id: number; result: SessionView[] | boolean | number };
+  | { type: 'live'; id: number; result: SessionView[] | boolean | number }
+  | { type: 'exits'; id: number; report: ExitsReport };
+
+/** A worker that does not answer `ferry exits` within this is left out of the report. */
+const EXITS_ANSWER_MS = 5_000;
 
 export const WORKER_ENV = 'FERRY_CLUSTER_WORKER';
 
@@ -53,6 +63,10 @@ export class ClusterPrimary {
   private config: unknown;
   private stopping = false;
   private reloadSeq = 0;
+  private exitsSeq = 0;
+  /** Workers that are running a gateway (and so can take probe states and answer `ferry exits`). */
+  private readonly ready = new Set<Worker>();
+  private readonly exits: ClusterExits;
 
   constructor(
     private readonly count: number,
@@ -61,6 +75,44 @@ export class ClusterPrimary {
   ) {
     this.config = perWorker(config, count);
     cluster.schedulingPolicy = cluster.SCHED_NONE;
+    this.exits = new ClusterExits(config, (m) => {
+      for (const w of this.ready) if (w.isConnected()) w.send(m satisfies ToWorker);
+    });
+  }
+
+  /** `ferry exits` for the admin socket: the prober's view merged with every worker's. */
+  exitsSource(): ExitsSource {
+    return {
+      report: () => this.exitsReport(),
+      probe: async () => {
+        await this.exits.probeNow();
+        return this.exitsReport();
+      },
+    };
+  }
+
+  private async exitsReport(): Promise<ExitsReport> {
+    const id = ++this.exitsSeq;
+    const reports = await Promise.all(
+      [...this.ready].map(
+        (w) =>
+          new Promise<ExitsReport | null>((resolve) => {
+            const done = (r: ExitsReport | null): void => {
+              clearTimeout(timer);
+              w.off('message', onMsg);
+              resolve(r);
+            };
+            const onMsg = (m: FromWorker): void => {
+              if (m.type === 'exits' && m.id === id) done(m.report);
+            };
+            const timer = setTimeout(done, EXITS_ANSWER_MS, null);
+            w.on('message', onMsg);
+            if (w.isConnected()) w.send({ type: 'exits', id } satisfies ToWorker);
+            else done(null);
+          }),
+      ),
+    );
+    return this.exits.merged(reports.filter((r) => r !== null));
   }
 
   /** Starts the workers; resolves with the first worker's listener table once all are ready. */
@@ -68,6 +120,7 @@ export class ClusterPrimary {
     const ready = await Promise.all(Array.from({ length: this.count }, () => this.fork()));
     cluster.on('exit', (w, code, signal) => {
       this.workers.delete(w);
+      this.ready.delete(w);
       if (this.stopping) return;
       this.log.error({ worker: w.process.pid, code, signal }, 'worker died; starting a new one');
       this.fork().catch((e: Error) => this.log.error({ err: e.message }, 'worker restart failed'));
@@ -85,6 +138,9 @@ export class ClusterPrimary {
         if (m.type === 'hello') w.send({ type: 'start', config: this.config } satisfies ToWorker);
         else if (m.type === 'ready') {
           w.off('message', onMsg);
+          // What the prober has found so far; later results follow as they come.
+          for (const s of this.exits.snapshot()) w.send(s satisfies ToWorker);
+          this.ready.add(w);
           resolve(m.listeners);
         } else if (m.type === 'failed') {
           w.off('message', onMsg);
@@ -117,6 +173,12 @@ export class ClusterPrimary {
     );
     const err = results.find((e) => e !== undefined);
     if (err) throw new Error(err);
+    try {
+      this.exits.reload(config);
+    } catch (e) {
+      // The workers run the new configuration; only the primary's prober is left on the old one.
+      this.log.error({ err: (e as Error).message }, 'health prober kept the previous configuration');
+    }
   }
 
   /** Sends one live-session request to every worker and collects the answers (1 s timeout each). */
@@ -161,6 +223,7 @@ export class ClusterPrimary {
   /** Asks every worker to drain and exit; resolves when all have exited. */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
+    this.exits.close();
     await Promise.all(
       [...this.workers].map(
         (w) =>
@@ -201,6 +264,7 @@ export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
               store,
               metrics,
               sessionIdPrefix: `w${cluster.worker?.id ?? process.pid}-`,
+              clusterWorker: true,
             });
             process.send!({ type: 'ready', listeners: gw.listenerInfo() } satisfies FromWorker);
           } catch (e) {
@@ -232,6 +296,18 @@ export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
           process.send!({ type: 'live', id: m.id, result } satisfies FromWorker);
           break;
         }
+        case 'probe-state': {
+          const pool = gw?.outboundTable().get(m.pool);
+          if (pool instanceof PoolOutbound) pool.adoptProbeState(m.member, m.state);
+          break;
+        }
+        case 'exits':
+          process.send!({
+            type: 'exits',
+            id: m.id,
+            report: exitsReport(gw?.outboundTable().values() ?? []),
+          } satisfies FromWorker);
+          break;
       }
     })();
   });

@@ -83,6 +83,11 @@ export interface GatewayOptions {
   /** Store polling and batch intervals (tests shorten them). */
   storePollMs?: number;
   storeFlushMs?: number;
+  /**
+   * A cluster worker: pools take probe results from the primary instead of probing, and make the
+   * choices other workers make (cluster-exits.ts, PoolConfig.coordinated).
+   */
+  clusterWorker?: boolean;
 }
 
 export interface ListenerInfo {
@@ -112,7 +117,9 @@ export class Gateway {
   ) {
     this.metrics = opts.metrics;
     this.management = management;
+    this.clusterWorker = opts.clusterWorker === true;
   }
+  private readonly clusterWorker: boolean;
 
   static async start(config: unknown, opts: GatewayOptions = {}): Promise<Gateway> {
     const cfg = validateConfig(config);
@@ -203,7 +210,7 @@ export class Gateway {
     const configUsers = await loadUsers(cfg);
     const users = this.mergedUsers(configUsers);
     const privacy = privacyOf(cfg);
-    const outbounds = buildOutbounds(cfg);
+    const outbounds = buildOutbounds(cfg, { clusterWorker: this.clusterWorker });
     const router = new Router(
       {
         rules: cfg.router.rules,
