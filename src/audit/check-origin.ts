@@ -7,12 +7,16 @@
 //   GET /known     a fixed HTML body whose SHA-256 is KNOWN_SHA256  — did the proxy modify bodies?
 //   GET /tls       the TLS endpoint's certificate fingerprint      — fetched directly, compared with
 //                                                                     what a client sees through the proxy
+//   GET /dns/LABEL the resolver addresses that asked its DNS server for LABEL.<zone> (JSON), when
+//                  it serves one (dns-recorder.ts)                  — who resolves the proxy's names?
 //
-// Everything it answers is derived from the request alone; it keeps no state and logs nothing.
+// Everything else it answers is derived from the request alone. The DNS server remembers a bounded
+// set of recent random labels and who asked for them, nothing more; nothing is logged.
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { generateSelfSigned } from '../tls/self-signed.js';
+import { startDnsRecorder, type DnsRecorder, type DnsRecorderOptions } from './dns-recorder.js';
 
 /** The /known body: an HTML page (rewriting proxies target HTML) with deterministic filler. */
 export const KNOWN_BODY: Buffer = (() => {
@@ -40,19 +44,24 @@ export interface CheckOriginOptions {
   key?: string | undefined;
   /** Test hook: a different /known body for these client addresses (simulates a site that blocks an exit). */
   variants?: ReadonlyMap<string, Buffer> | undefined;
+  /** Also serve DNS for a zone (on `host`), for the DNS-leak check. */
+  dns?: Omit<DnsRecorderOptions, 'host'> | undefined;
 }
 
 export interface CheckOrigin {
   readonly port: number;
   readonly tlsPort: number | null;
   readonly fingerprint256: string | null;
+  /** UDP port of the DNS server, or null. */
+  readonly dnsPort: number | null;
   close(): Promise<void>;
 }
 
 export async function startCheckOrigin(opts: CheckOriginOptions): Promise<CheckOrigin> {
   let fingerprint256: string | null = null;
+  const dns = opts.dns !== undefined ? await startDnsRecorder({ ...opts.dns, host: opts.host }) : null;
   const handler = (req: IncomingMessage, res: ServerResponse): void =>
-    answer(req, res, fingerprint256, opts.variants);
+    answer(req, res, fingerprint256, opts.variants, dns);
   const http = createServer(handler);
   http.keepAliveTimeout = 5000;
   const port = await listen(http, opts.host, opts.port);
@@ -77,7 +86,9 @@ export async function startCheckOrigin(opts: CheckOriginOptions): Promise<CheckO
     port,
     tlsPort,
     fingerprint256,
+    dnsPort: dns?.port ?? null,
     async close() {
+      await dns?.close();
       http.closeAllConnections();
       (https as unknown as { closeAllConnections?: () => void } | null)?.closeAllConnections?.();
       await Promise.all([close(http), https ? close(https) : Promise.resolve()]);
@@ -90,6 +101,7 @@ function answer(
   res: ServerResponse,
   fingerprint256: string | null,
   variants: ReadonlyMap<string, Buffer> | undefined,
+  dns: DnsRecorder | null,
 ): void {
   const client = normalize(req.socket.remoteAddress ?? '');
   const path = (req.url ?? '/').replace(/^[a-z]+:\/\/[^/]*/i, '').split('?')[0];
@@ -120,7 +132,15 @@ function answer(
     case '/tls':
       return send(200, 'application/json', JSON.stringify({ fingerprint256 }));
     default:
-      return send(404, 'text/plain', 'endpoints: /ip /headers /known /tls\n');
+      if (dns !== null && path?.startsWith('/dns/')) {
+        const label = path.slice(5);
+        return send(
+          200,
+          'application/json',
+          JSON.stringify({ zone: dns.zone, label, resolvers: dns.askedBy(label) }),
+        );
+      }
+      return send(404, 'text/plain', 'endpoints: /ip /headers /known /tls /dns/LABEL\n');
   }
 }
 

@@ -49,9 +49,16 @@ export class Authenticator {
     this.throttle = new LoginThrottle(throttle ?? { maxFailures: 10, windowMs: 60_000 });
   }
 
+  /**
+   * Bumped by every setUsers: a caller that remembers a successful login (an HTTP keep-alive
+   * connection) may reuse it only while this is unchanged.
+   */
+  generation = 0;
+
   /** Swaps the user set (reload); cached logins are re-validated against the new hashes. */
   setUsers(users: UserSource): void {
     this.users = users;
+    this.generation++;
   }
 
   /**

@@ -8,8 +8,17 @@
 //   bodies      the /known page arrives with a different SHA-256: the proxy modifies content
 //   TLS         the certificate seen through a CONNECT tunnel differs from the origin's: interception
 //
+//   DNS         with --dns-zone (a zone the check origin serves, dns-recorder.ts): a unique random
+//               name is given to the proxy; the check origin's DNS server says who resolved it —
+//               a resolver on the proxy's side (remote DNS), or this host / the resolver this host
+//               uses (a DNS leak: the names you visit reach your own resolver), or nobody (the
+//               proxy cannot resolve names)
+//
 // HTTP proxies are asked in absolute-form (how browsers use them; where headers get added), SOCKS
-// proxies through a tunnel. DNS leaks concern the client's resolver, not the proxy; see the leak test.
+// proxies through a tunnel, always with the name (never an address we resolved) when a name is used.
+import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Socket } from 'node:net';
 import type { Command } from 'commander';
@@ -37,7 +46,21 @@ export interface AuditReport {
   exitAddress: string | null;
   modifiesBodies: boolean | null;
   interceptsTls: boolean | null;
+  /** null when not tested (no --dns-zone). */
+  dns: DnsFinding | null;
   errors: string[];
+}
+
+/** What the DNS check found (see dnsCheck). */
+export interface DnsFinding {
+  /** A resolver on the proxy's side (not this host, not this host's resolver) resolved the name. */
+  remote: boolean | null;
+  /** This host or its resolver resolved a name only the proxy was given. */
+  leak: boolean;
+  /** Who asked the check origin's DNS server for the name given to the proxy. */
+  resolvers: string[];
+  /** Who asked for a name this host resolved itself: this host's resolver, as the world sees it. */
+  clientResolvers: string[];
 }
 
 /** Request headers whose presence tells the origin a proxy is in the path. */
@@ -125,8 +148,10 @@ async function get(
   path: string,
   timeoutMs: number,
   ours: Set<string>,
+  /** Ask for this name instead of origin.host (it must resolve to the origin). */
+  name?: string,
 ): Promise<FetchResult> {
-  const dest = makeDestination(origin.host, origin.port);
+  const dest = makeDestination(name ?? origin.host, origin.port);
   const hostHeader = dest.kind === 'ipv6' ? `[${dest.host}]:${dest.port}` : `${dest.host}:${dest.port}`;
   const s = session(dest);
   const fwd = o.httpProxy?.(s) ?? null;
@@ -174,11 +199,71 @@ export function proxyLabel(url: string): string {
   return `${u.protocol}//${u.host}`;
 }
 
+/**
+ * The DNS check. Two unique names in `zone`: one this host resolves itself (so the check origin
+ * learns which address this host's resolver asks from), one given only to the proxy. Whoever asked
+ * for the second resolved it for the proxy.
+ */
+async function dnsCheck(
+  proxy: UpstreamOutbound,
+  origin: Origin,
+  zone: string,
+  timeoutMs: number,
+  ours: Set<string>,
+  errors: string[],
+): Promise<DnsFinding> {
+  const direct = new DirectOutbound({ name: 'audit-direct' });
+  const token = randomBytes(8).toString('hex');
+  const mine = `${token}-c`;
+  const theirs = `${token}-p`;
+  try {
+    await withTimeout(lookup(`${mine}.${zone}`), timeoutMs, 'no answer');
+  } catch (e) {
+    errors.push(
+      `DNS: this host cannot resolve names in ${zone} (${(e as Error).message}); leaks via its resolver are not detected`,
+    );
+  }
+  let fetched = false;
+  try {
+    const r = await get(proxy, origin, '/ip', timeoutMs, ours, `${theirs}.${zone}`);
+    fetched = r.status === 200;
+    if (!fetched) errors.push(`DNS: the proxy answered ${r.status} for http://${theirs}.${zone}/ip`);
+  } catch (e) {
+    errors.push(`DNS: a name in ${zone} through the proxy: ${(e as Error).message}`);
+  }
+  const askedFor = async (label: string): Promise<string[]> =>
+    (
+      JSON.parse((await get(direct, origin, `/dns/${label}`, timeoutMs, ours)).body.toString('utf8')) as {
+        resolvers: string[];
+      }
+    ).resolvers;
+  const clientResolvers = await askedFor(mine);
+  const resolvers = await askedFor(theirs);
+  const local = new Set([...ours, ...clientResolvers]);
+  const leak = resolvers.some((r) => local.has(r));
+  const away = resolvers.some((r) => !local.has(r));
+  // Nobody asked and the fetch failed: the proxy does not resolve names (or cannot reach the zone).
+  // Nobody asked yet the fetch worked: something answered without us — say we do not know.
+  const remote = away ? true : resolvers.length > 0 || !fetched ? false : null;
+  return { remote, leak, resolvers, clientResolvers };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(what)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 export async function auditProxy(
   proxy: UpstreamOutbound,
   label: string,
   origin: Origin,
   timeoutMs: number,
+  dnsZone: string | null = null,
 ): Promise<AuditReport> {
   const direct = new DirectOutbound({ name: 'audit-direct' });
   const ours = new Set<string>();
@@ -194,6 +279,7 @@ export async function auditProxy(
     exitAddress: null,
     modifiesBodies: null,
     interceptsTls: null,
+    dns: null,
     errors: [],
   };
   // Baseline: the address the origin sees without the proxy (it is ours, too).
@@ -249,7 +335,23 @@ export async function auditProxy(
       rep.errors.push(`TLS through the proxy: ${(e as Error).message}`);
     }
   }
+  if (dnsZone !== null) {
+    try {
+      rep.dns = await dnsCheck(proxy, origin, dnsZone, timeoutMs, ours, rep.errors);
+    } catch (e) {
+      rep.errors.push(`DNS check: ${(e as Error).message}`);
+    }
+  }
   return rep;
+}
+
+function dnsLine(d: DnsFinding | null): string {
+  if (d === null) return 'not tested';
+  const by = d.resolvers.length > 0 ? ` (resolved by ${d.resolvers.join(', ')})` : '';
+  if (d.leak) return `LEAK: names reach this host's own resolver${by}`;
+  if (d.remote === true) return `remote: the proxy resolves names on its side${by}`;
+  if (d.remote === false) return 'the proxy did not resolve the name (no remote DNS)';
+  return 'unknown (the name was fetched but its resolution was not seen)';
 }
 
 export function formatReport(r: AuditReport): string {
@@ -266,6 +368,7 @@ export function formatReport(r: AuditReport): string {
     ...r.headersChanged.map((h) => `  ~ ${h}`),
     `bodies:       ${yn(r.modifiesBodies, 'MODIFIED (modifying proxy)', 'unchanged')}`,
     `TLS:          ${yn(r.interceptsTls, 'INTERCEPTED (certificate differs)', 'not intercepted')}`,
+    `DNS:          ${dnsLine(r.dns)}`,
     ...r.errors.map((e) => `error:        ${e}`),
   ];
   return lines.join('\n') + '\n';
@@ -275,43 +378,68 @@ export function registerAuditProxy(program: Command): void {
   program
     .command('audit-proxy <proxy-url>')
     .description(
-      'check what a proxy does to traffic: anonymity level, header and body changes, TLS interception',
+      'check what a proxy does to traffic: anonymity level, header and body changes, TLS interception, DNS leaks',
     )
     .requiredOption('--origin <host:port>', 'a check origin (`ferry check-origin`) the proxy can reach')
     .option('--origin-tls <port>', "the check origin's TLS port (enables the interception test)")
+    .option(
+      '--dns-zone <zone>',
+      "a zone the check origin's DNS server answers for (check-origin --dns-zone): enables the DNS-leak test",
+    )
     .option('--timeout <seconds>', 'per request', '15')
     .option('--json', 'JSON output')
     .action(
-      async (url: string, f: { origin: string; originTls?: string; timeout: string; json?: boolean }) => {
+      async (
+        url: string,
+        f: { origin: string; originTls?: string; dnsZone?: string; timeout: string; json?: boolean },
+      ) => {
         const { host, port } = parseListen(f.origin);
         const rep = await auditProxy(
           parseProxyUrl(url),
           proxyLabel(url),
           { host, port, tlsPort: f.originTls !== undefined ? Number(f.originTls) : null },
           Math.max(1, Number(f.timeout) || 15) * 1000,
+          f.dnsZone ?? null,
         );
         process.stdout.write(f.json ? JSON.stringify(rep, null, 2) + '\n' : formatReport(rep));
-        if (rep.anonymity === null || rep.modifiesBodies !== false) process.exitCode = 1;
+        if (rep.anonymity === null || rep.modifiesBodies !== false || rep.dns?.leak === true)
+          process.exitCode = 1;
       },
     );
 
   program
     .command('check-origin')
-    .description('serve the check origin that audit-proxy and check use (/ip /headers /known /tls)')
+    .description('serve the check origin that audit-proxy and check use (/ip /headers /known /tls /dns)')
     .option('--listen <host:port>', 'HTTP address', '0.0.0.0:8081')
     .option('--tls-port <port>', 'also serve HTTPS (self-signed) on this port')
-    .action(async (f: { listen: string; tlsPort?: string }) => {
-      const { host, port } = parseListen(f.listen);
-      const o = await startCheckOrigin({
-        host,
-        port,
-        tlsPort: f.tlsPort !== undefined ? Number(f.tlsPort) : undefined,
-      });
-      process.stdout.write(
-        `check origin on ${host}:${o.port}${o.tlsPort !== null ? `, TLS on ${o.tlsPort} (SHA-256 ${o.fingerprint256})` : ''}\n`,
-      );
-      const stop = (): void => void o.close().then(() => process.exit(0));
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    .option('--dns-zone <zone>', 'also serve DNS for this zone (delegate it here) for the DNS-leak test')
+    .option('--dns-port <port>', 'UDP port of the DNS server', '53')
+    .option('--dns-answer <ipv4>', 'the address names in the zone resolve to (default: the --listen host)')
+    .action(
+      async (f: {
+        listen: string;
+        tlsPort?: string;
+        dnsZone?: string;
+        dnsPort: string;
+        dnsAnswer?: string;
+      }) => {
+        const { host, port } = parseListen(f.listen);
+        const answer4 = f.dnsAnswer ?? (isIP(host) === 4 && host !== '0.0.0.0' ? host : undefined);
+        if (f.dnsZone !== undefined && answer4 === undefined)
+          throw new FerryError('E_CONFIG', "--dns-zone needs --dns-answer (this host's public IPv4 address)");
+        const o = await startCheckOrigin({
+          host,
+          port,
+          tlsPort: f.tlsPort !== undefined ? Number(f.tlsPort) : undefined,
+          dns: f.dnsZone !== undefined ? { zone: f.dnsZone, port: Number(f.dnsPort), answer4 } : undefined,
+        });
+        process.stdout.write(
+          `check origin on ${host}:${o.port}${o.tlsPort !== null ? `, TLS on ${o.tlsPort} (SHA-256 ${o.fingerprint256})` : ''}` +
+            `${o.dnsPort !== null ? `, DNS for ${f.dnsZone} on UDP ${o.dnsPort}` : ''}\n`,
+        );
+        const stop = (): void => void o.close().then(() => process.exit(0));
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      },
+    );
 }

@@ -1,10 +1,20 @@
 // `ferry exits`: the exit pools of a running gateway — members, tags, health, open connections,
 // counters — read from its admin socket (src/server/admin-socket.ts). `--probe` runs every pool's
-// active health probes first.
+// active health probes first. With several workers the primary answers for all of them
+// (src/server/cluster-exits.ts).
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { adminRequest, adminSocketPath, type ExitsReport } from '../server/admin-socket.js';
 import { FerryError } from '../core/errors.js';
+import type { MemberState } from '../outbound/pool/member.js';
+
+/** up / DOWN since …; with several workers, a passive ejection in some of them says in how many. */
+function state(m: MemberState): string {
+  if (m.healthy) return 'up';
+  const w = m.workers;
+  const partial = w !== undefined && w.down > 0 && w.down < w.of ? ` (in ${w.down}/${w.of} workers)` : '';
+  return `DOWN since ${m.downSince}${partial}`;
+}
 
 export function formatExits(r: ExitsReport): string {
   const out: string[] = [];
@@ -19,7 +29,7 @@ export function formatExits(r: ExitsReport): string {
       Object.entries(m.tags)
         .map(([k, v]) => `${k}=${v}`)
         .join(',') || '-',
-      m.healthy ? 'up' : `DOWN since ${m.downSince}`,
+      state(m),
       String(m.active),
       String(m.ok),
       String(m.failed),

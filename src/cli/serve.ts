@@ -11,10 +11,18 @@ import type { ConfigInput } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';
 import { Gateway, prepareDataDir, type ListenerInfo } from '../server/gateway.js';
 import { ClusterPrimary } from '../server/cluster.js';
-import { adminSocketPath, startAdminSocket } from '../server/admin-socket.js';
+import { adminSocketPath, localExits, startAdminSocket } from '../server/admin-socket.js';
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../core/logger.js';
 import { defaultConfig, ensureDefaultUser, DEFAULT_LISTENERS } from '../server/default-config.js';
+import { mkdirSync } from 'node:fs';
+import { privacyOf } from '../config/schema.js';
+import { openStore } from '../control/open-store.js';
+import { Metrics } from '../control/metrics.js';
+import { startApiServer, type ApiServer } from '../control/api/server.js';
+import type { LiveSessions } from '../control/api/live.js';
+import type { Store } from '../control/store/types.js';
+import { clusterRegistry } from '../server/cluster-metrics.js';
 
 interface ServeFlags {
   config?: string;
@@ -27,6 +35,7 @@ interface ServeFlags {
   allowDest: string[];
   allowOpen?: boolean;
   accessLog?: 'off' | 'audit';
+  logging?: string;
   logLevel?: string;
   drainTimeout: string;
   workers?: string;
@@ -52,7 +61,11 @@ export function registerServe(program: Command): void {
       [],
     )
     .option('--allow-open', 'allow listeners on non-loopback addresses without authentication')
-    .option('--access-log <mode>', 'off (default, no per-connection records) or audit')
+    .option(
+      '--logging <mode>',
+      'privacy mode: none (no record of any connection), minimal (default), audit (record every connection)',
+    )
+    .option('--access-log <mode>', 'older spelling: off (= minimal) or audit')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .option('--workers <n|auto>', 'worker processes sharing the listeners (default: config workers, 1)')
     .option('--drain-timeout <seconds>', 'on SIGTERM, how long live connections may finish', '10')
@@ -124,6 +137,12 @@ async function buildConfig(flags: ServeFlags): Promise<Built> {
       allow_destinations: [...(raw.router?.allow_destinations ?? []), ...flags.allowDest],
     };
   if (flags.allowOpen) raw.inbounds = (raw.inbounds ?? []).map((i) => ({ ...i, allow_open: true }));
+  if (flags.logging) {
+    const l = raw.logging;
+    raw.logging =
+      l && typeof l === 'object' ? { ...l, mode: flags.logging as 'none' } : (flags.logging as 'none');
+    if (raw.log?.access_log) raw.log = { ...raw.log, access_log: undefined };
+  }
   if (flags.accessLog || flags.logLevel) {
     raw.log = {
       ...(raw.log ?? {}),
@@ -139,32 +158,122 @@ async function buildConfig(flags: ServeFlags): Promise<Built> {
 /** One gateway in this process, or a cluster of workers: the same three operations. */
 interface Runner {
   listeners: ListenerInfo[];
+  /** The admin API's base URL, when `api:` is configured. */
+  apiUrl?: string;
   reload(config: unknown): Promise<void>;
   stop(drainMs: number): Promise<void>;
 }
 
+/**
+ * The management store and the admin API around a runner: the store is opened first (migrations,
+ * a newer schema refused) and closed last, after the gateway has written its last usage batch.
+ */
 async function startRunner(config: unknown, workers: number, log: Logger): Promise<Runner> {
-  if (workers <= 1) {
-    const gw = await Gateway.start(config, { log });
-    const cfg = validateConfig(config);
-    const admin = await startAdminSocket(
-      adminSocketPath(resolve(cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry')),
-      () => gw.outboundTable(),
-      log,
-    );
-    return {
-      listeners: gw.listenerInfo(),
-      reload: (c) => gw.reload(c),
-      stop: (ms) => {
-        admin.close();
-        return gw.close(ms);
-      },
-    };
+  const cfg = validateConfig(config);
+  const dataDir = resolve(cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const store = await openStore({ dataDir, ...(cfg.store ? { store: cfg.store } : {}), log });
+  // With workers the primary's own registry stays unused: /metrics sums the workers' (clusterRegistry).
+  const metrics = new Metrics({ privacy: privacyOf(cfg).mode });
+  let privacy = privacyOf(cfg).mode;
+  let inner: Runner & { live: LiveSessions | null };
+  let api: ApiServer | null = null;
+  try {
+    inner =
+      workers <= 1
+        ? await startSingle(config, dataDir, store, metrics, log)
+        : await startCluster(config, workers, log);
+  } catch (e) {
+    await store.close();
+    throw e;
   }
+  try {
+    if (cfg.api) {
+      api = await startApiServer({
+        store,
+        listen: cfg.api.listen,
+        ...(cfg.api.tls ? { tls: cfg.api.tls } : {}),
+        log,
+        metrics: workers <= 1 ? metrics : clusterRegistry(),
+        metricsPublic: cfg.api.metrics_public,
+        ...(inner.live ? { live: inner.live } : {}),
+        status: () => ({
+          workers,
+          logging: privacy,
+          listeners: inner.listeners.map((l) => ({ name: l.name, type: l.type, port: l.port, auth: l.auth })),
+        }),
+        serviceOptions: { configUsers: cfg.users.map((u) => u.name) },
+      });
+    }
+  } catch (e) {
+    await inner.stop(0);
+    await store.close();
+    throw e;
+  }
+  const apiServer = api;
+  const runner = inner;
+  return {
+    listeners: runner.listeners,
+    ...(apiServer ? { apiUrl: apiServer.url } : {}),
+    async reload(c) {
+      await runner.reload(c);
+      privacy = privacyOf(validateConfig(c)).mode;
+    },
+    async stop(ms) {
+      await apiServer?.close();
+      await runner.stop(ms);
+      await store.close();
+    },
+  };
+}
+
+async function startSingle(
+  config: unknown,
+  dataDir: string,
+  store: Store,
+  metrics: Metrics,
+  log: Logger,
+): Promise<Runner & { live: LiveSessions | null }> {
+  const gw = await Gateway.start(config, { log, store, metrics });
+  const admin = await startAdminSocket(
+    adminSocketPath(dataDir),
+    localExits(() => gw.outboundTable()),
+    log,
+  );
+  return {
+    listeners: gw.listenerInfo(),
+    live: gw.liveSessions(),
+    reload: (c) => gw.reload(c),
+    stop: async (ms) => {
+      admin.close();
+      await gw.close(ms);
+    },
+  };
+}
+
+/** Workers each open the store and run a gateway; the primary serves the API over their sessions. */
+async function startCluster(
+  config: unknown,
+  workers: number,
+  log: Logger,
+): Promise<Runner & { live: LiveSessions | null }> {
   prepareDataDir(config);
   const primary = new ClusterPrimary(workers, config, log);
   const listeners = await primary.start();
-  return { listeners, reload: (c) => primary.reload(c), stop: (ms) => primary.stop(ms) };
+  const admin = await startAdminSocket(
+    adminSocketPath(resolve(validateConfig(config).data_dir ?? process.env.FERRY_HOME ?? '.ferry')),
+    primary.exitsSource(),
+    log,
+  );
+  return {
+    listeners,
+    live: primary.liveSessions(),
+    reload: (c) => primary.reload(c),
+    stop: (ms) => {
+      admin.close();
+      return primary.stop(ms);
+    },
+  };
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
@@ -223,6 +332,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     if (l.fingerprint256)
       out.write(`         certificate ${l.certFile}\n         SHA-256 ${l.fingerprint256}\n`);
   }
+  if (runner.apiUrl) out.write(`  api    ${runner.apiUrl}/api/v1  (/metrics)\n`);
   if (built.newPassword) {
     const http = runner.listeners.find((l) => l.type === 'http');
     out.write(

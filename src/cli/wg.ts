@@ -149,7 +149,10 @@ export function registerWgCommands(program: Command): void {
       if (!level) throw new Error(`--log-level must be one of ${levels.join(', ')}`);
       const log = makeLogger(`ferry wg(${ifname})`, level);
       for (const k of new Set(cfg.ignored))
-        log('info', `ignoring wg-quick key '${k}' (not handled by ferry wg up)`);
+        log(
+          'info',
+          `ignoring wg-quick key '${k}' (ferry wg up runs the interface only; ferry up handles it)`,
+        );
       const endpoints = await resolveEndpoints(cfg);
       const running = await runInterface(ifname, log);
       const res = await applySet(

@@ -8,6 +8,7 @@ import { parseDurationMs } from './duration.js';
 import { isLoopbackHost, parseListen } from './listen-address.js';
 import { METHOD_NAMES } from '../crypto/ss/methods.js';
 import { isReservedLogin } from '../auth/username-params.js';
+import { storeConfigSchema } from '../control/open-store.js';
 
 const name = z
   .string()
@@ -268,6 +269,25 @@ export const apiSchema = z
       });
   });
 
+const DEFAULT_RETENTION_MS = 30 * 86_400_000;
+
+export const PRIVACY_MODES = ['none', 'minimal', 'audit'] as const;
+
+/**
+ * What is recorded about connections (docs/management.md, "Privacy modes"). A bare mode, or the mode
+ * with how long audit records are kept.
+ */
+export const loggingSchema = z.union([
+  z.enum(PRIVACY_MODES).transform((mode) => ({ mode, retention: DEFAULT_RETENTION_MS })),
+  z
+    .object({
+      mode: z.enum(PRIVACY_MODES).default('minimal'),
+      /** audit mode: connection records older than this are deleted (checked at start and hourly). */
+      retention: duration.default(DEFAULT_RETENTION_MS),
+    })
+    .strict(),
+]);
+
 export const configSchema = z
   .object({
     data_dir: z.string().optional(),
@@ -276,10 +296,14 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-        access_log: z.enum(['off', 'audit']).default('off'),
+        /** Older spelling of `logging:` (off = minimal, audit = audit); both may not disagree. */
+        access_log: z.enum(['off', 'audit']).optional(),
       })
       .strict()
-      .default({ level: 'info', access_log: 'off' }),
+      .default({ level: 'info' }),
+    logging: loggingSchema.optional(),
+    /** The management store (users, tiers, usage, audit); default SQLite <data_dir>/ferry.db. */
+    store: storeConfigSchema.optional(),
     api: apiSchema.optional(),
     users: z.array(userSchema).default([]),
     inbounds: z.array(inboundSchema).min(1, 'at least one inbound is needed'),
@@ -320,9 +344,26 @@ export const configSchema = z
         auth_failures_per_minute: 10,
       }),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const legacy = c.log.access_log;
+    if (legacy === undefined || c.logging === undefined) return;
+    if ((legacy === 'audit') !== (c.logging.mode === 'audit'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['log', 'access_log'],
+        message: `disagrees with logging: ${c.logging.mode}; drop log.access_log (logging: replaces it)`,
+      });
+  });
 
 export type ConfigInput = z.input<typeof configSchema>;
+export type PrivacyMode = (typeof PRIVACY_MODES)[number];
+
+/** The effective privacy mode and audit retention, from `logging:` or the older `log.access_log`. */
+export function privacyOf(c: Config): { mode: PrivacyMode; retentionMs: number } {
+  if (c.logging) return { mode: c.logging.mode, retentionMs: c.logging.retention };
+  return { mode: c.log.access_log === 'audit' ? 'audit' : 'minimal', retentionMs: DEFAULT_RETENTION_MS };
+}
 export type Config = z.output<typeof configSchema>;
 export type InboundConfig = Config['inbounds'][number];
 export type OutboundConfig = Config['outbounds'][number];

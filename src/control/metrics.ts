@@ -159,6 +159,8 @@ export class Metrics {
       help: 'Always 1; labels carry the version and the logging (privacy) mode.',
       labelNames: ['version', 'privacy'],
       registers,
+      // Workers all report it; summed over them (cluster /metrics) it would read N, not 1.
+      aggregator: 'first',
     });
     this.info.set({ version: this.version, privacy: this.privacy }, 1);
   }

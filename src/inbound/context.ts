@@ -28,7 +28,33 @@ export interface HttpOptions {
   xForwardedFor: boolean;
 }
 
-export type AccessLogMode = 'off' | 'audit';
+/**
+ * The privacy mode (`logging:` in the configuration, docs/management.md): `none` keeps no
+ * per-connection record anywhere (not even a refusal's log line); `minimal` logs refusals and bad
+ * clients by error code only; `audit` records every session with user, addresses and bytes.
+ */
+export type AccessLogMode = 'none' | 'minimal' | 'audit';
+
+/** What the data plane reports to metrics (control/metrics.ts implements it). Never per chunk. */
+export interface SessionEvents {
+  /** A refused or failed session, by stable error code. */
+  failed(inbound: string, code: import('../core/errors.js').ErrorCode): void;
+  /** A finished session's bytes; `user` only counts in audit mode (the implementation checks). */
+  addBytes(inbound: string, up: number, down: number, user: string | null): void;
+}
+
+/** One finished session as the audit store keeps it (audit mode only). */
+export interface SessionRecord {
+  at: number;
+  user: string | null;
+  inbound: string;
+  source: string;
+  destination: string;
+  bytesUp: number;
+  bytesDown: number;
+  durationMs: number;
+  decision: string;
+}
 
 import type { InboundKind } from '../core/session.js';
 export type { InboundKind };
@@ -56,6 +82,12 @@ export interface InboundContext {
   readonly kind?: InboundKind;
   /** Tier enforcement; absent or null without a management store. */
   readonly usage?: () => UsageGate | null;
+  /** Metrics (management plane); absent without. */
+  readonly metrics?: SessionEvents;
+  /** The open-session registry behind the admin API's /sessions; absent without. */
+  readonly live?: import('./live-registry.js').LiveRegistry;
+  /** Audit mode: where finished sessions' records go (the store's connections table). */
+  readonly recordSink?: (r: SessionRecord) => void;
 }
 
 /** A protocol handler: takes an accepted client socket (and bytes already read from it by a sniffer). */

@@ -46,7 +46,8 @@ export function beginSession(
   const user = session.user;
   if (user !== null && gate) gate.admit(user, ctx.kind ?? 'proxy', decision.outbound.name);
   const release = user !== null ? ctx.tracker.acquireUser(user, ctx.limits().maxConnectionsPerUser) : null;
-  const meter = user !== null && gate ? gate.meter(user) : NO_METER;
+  const tierMeter = user !== null && gate ? gate.meter(user) : NO_METER;
+  const meter = ctx.live ? ctx.live.register(session, decision.outbound.name, tierMeter) : tierMeter;
   const started = Date.now();
   let finished = false;
   return {
@@ -69,13 +70,14 @@ export function beginSession(
 
 /**
  * Routes, admits and dials a TCP session. `opts.forRelay` says the socket will only be relayed
- * (CONNECT tunnels), which lets the outbound use fast reads.
+ * (CONNECT tunnels), which lets the outbound use fast reads; `opts.absoluteForm` that the caller
+ * can speak absolute-form to an HTTP upstream proxy (see DialOptions.absoluteForm).
  */
 export async function openTcp(
   ctx: InboundContext,
   session: Session,
   signal?: AbortSignal,
-  opts: { forRelay?: boolean } = {},
+  opts: { forRelay?: boolean; absoluteForm?: boolean } = {},
 ): Promise<OpenedTcp> {
   let lease: SessionLease | null = null;
   applyLoginParams(session);
@@ -89,6 +91,7 @@ export async function openTcp(
       session,
       ...(signal ? { signal } : {}),
       ...(opts.forRelay ? { forRelay: true } : {}),
+      ...(opts.absoluteForm ? { absoluteForm: true } : {}),
     });
     const l = lease;
     return { socket, decision, lease: l, done: (r) => l.done(r) };
@@ -114,19 +117,38 @@ export function recordSession(
   /** The request rode an already open (pooled) destination connection. */
   reused?: boolean,
 ): void {
+  const up = result.up ?? 0;
+  const down = result.down ?? 0;
+  ctx.metrics?.addBytes(session.inbound, up, down, session.user);
   if (ctx.accessLog() !== 'audit') return;
+  const ms = Date.now() - started;
+  const src = formatHostPort(session.source.address, session.source.port);
+  const dest = formatHostPort(session.dest.host, session.dest.port);
+  ctx.recordSink?.({
+    at: started,
+    user: session.user,
+    inbound: session.inbound,
+    source: src,
+    destination: dest,
+    bytesUp: up,
+    bytesDown: down,
+    durationMs: ms,
+    decision: result.reason ? `${outbound} ${result.reason}` : outbound,
+  });
+  // Built only when it will be written: at a few thousand sessions a second the object costs.
+  if (!ctx.log.isLevelEnabled('info')) return;
   ctx.log.info(
     {
       session: session.id,
       inbound: session.inbound,
       user: session.user,
-      src: formatHostPort(session.source.address, session.source.port),
-      dest: formatHostPort(session.dest.host, session.dest.port),
+      src,
+      dest,
       cmd: session.command,
       outbound,
-      up: result.up ?? 0,
-      down: result.down ?? 0,
-      ms: Date.now() - started,
+      up,
+      down,
+      ms,
       end: result.reason,
       ...(reused ? { reused: true } : {}),
     },
@@ -136,11 +158,27 @@ export function recordSession(
 
 /**
  * Logs a refused session. In the default privacy mode the line carries only the error code and the
- * inbound; in audit mode it also names user, source and destination.
+ * inbound; in audit mode it also names user, source and destination (and goes to the audit store);
+ * in mode none there is no line at all (its time would be a record of the connection).
  */
 export function logDenied(ctx: InboundContext, session: Session | null, err: FerryError): void {
+  // The 407 challenge before a client sends credentials is the protocol, not a failure.
+  if (err.code !== 'E_AUTH_REQUIRED') ctx.metrics?.failed(ctx.name, err.code);
+  const mode = ctx.accessLog();
+  if (mode === 'none') return;
   const base = { inbound: ctx.name, code: err.code };
-  if (ctx.accessLog() === 'audit' && session) {
+  if (mode === 'audit' && session) {
+    ctx.recordSink?.({
+      at: Date.now(),
+      user: session.user,
+      inbound: ctx.name,
+      source: formatHostPort(session.source.address, session.source.port),
+      destination: formatHostPort(session.dest.host, session.dest.port),
+      bytesUp: 0,
+      bytesDown: 0,
+      durationMs: 0,
+      decision: `refused ${err.code}`,
+    });
     ctx.log.info(
       {
         ...base,
@@ -159,6 +197,8 @@ export function logDenied(ctx: InboundContext, session: Session | null, err: Fer
 
 /** Logs a client connection closed for bad input (never with its bytes or credentials). */
 export function logBadClient(ctx: InboundContext, err: FerryError, source?: string): void {
+  ctx.metrics?.failed(ctx.name, err.code);
+  if (ctx.accessLog() === 'none') return;
   ctx.log.warn(
     {
       inbound: ctx.name,

@@ -11,6 +11,7 @@
 import type { Socket } from 'node:net';
 import { attachSink, isFastRead } from './fast-read.js';
 import { NO_METER, type Meter } from './meter.js';
+import type { SessionSignal } from './kill-signal.js';
 
 export interface RelayResult {
   /** Bytes from a (client) to b (destination). */
@@ -47,7 +48,7 @@ class RelayState {
   /** Set on any traffic; the sweeper clears it and measures idleness from when it found it clear. */
   active = true;
   idleSince = 0;
-  readonly signals: AbortSignal[];
+  readonly signals: SessionSignal[];
 
   constructor(
     readonly a: RelaySocket,

@@ -8,7 +8,7 @@ import { parseListen } from '../config/listen-address.js';
 import { FerryError } from '../core/errors.js';
 import type { Outbound } from './outbound.js';
 import { parseProbe } from './pool/health.js';
-import { PoolOutbound } from './pool/pool.js';
+import { PoolOutbound, type PoolConfig } from './pool/pool.js';
 import { SourceAddressOutbound } from './source-address.js';
 import { UpstreamOutbound } from './upstream/upstream.js';
 
@@ -48,7 +48,21 @@ export function buildSourceAddress(o: DirectCfg): Outbound | null {
  * Adds the upstream and pool outbounds of `all` to `built` (which holds the others already).
  * Throws E_CONFIG on an unknown reference, a cycle, or a pool inside a pool.
  */
-export function buildExits(all: readonly Cfg[], built: Map<string, Outbound>): void {
+export interface ExitBuildOptions {
+  /**
+   * For a cluster worker: pools leave their active probes to the primary (PoolConfig.probes) and
+   * make choices the other workers agree with (PoolConfig.coordinated).
+   */
+  clusterWorker?: boolean | undefined;
+  /** Told after each probe (see PoolConfig.onProbeResult). */
+  onProbeResult?: PoolConfig['onProbeResult'];
+}
+
+export function buildExits(
+  all: readonly Cfg[],
+  built: Map<string, Outbound>,
+  opts: ExitBuildOptions = {},
+): void {
   const cfgs = new Map<string, UpstreamCfg | PoolCfg>();
   for (const o of all) if (isExitConfig(o)) cfgs.set(o.name, o);
   const visiting: string[] = [];
@@ -71,7 +85,7 @@ export function buildExits(all: readonly Cfg[], built: Map<string, Outbound>): v
       );
     visiting.push(c.name);
     try {
-      const o = c.type === 'pool' ? buildPool(c, get) : buildUpstream(c, get);
+      const o = c.type === 'pool' ? buildPool(c, get, opts) : buildUpstream(c, get);
       built.set(c.name, o);
       return o;
     } finally {
@@ -111,7 +125,11 @@ function buildUpstream(c: UpstreamCfg, get: (ref: string, from: string) => Outbo
   });
 }
 
-function buildPool(c: PoolCfg, get: (ref: string, from: string) => Outbound): PoolOutbound {
+function buildPool(
+  c: PoolCfg,
+  get: (ref: string, from: string) => Outbound,
+  opts: ExitBuildOptions,
+): PoolOutbound {
   const members = c.members.map((m) => {
     const o = get(m.outbound, c.name);
     // A member's selectExit/exit pin would collide with the pool's own (one Session.exit field).
@@ -146,5 +164,8 @@ function buildPool(c: PoolCfg, get: (ref: string, from: string) => Outbound): Po
       probeIntervalMs: c.health.interval,
       probeTimeoutMs: c.health.timeout,
     },
+    probes: opts.clusterWorker ? 'external' : 'own',
+    coordinated: opts.clusterWorker === true,
+    onProbeResult: opts.onProbeResult,
   });
 }

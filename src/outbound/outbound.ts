@@ -64,6 +64,12 @@ export interface Outbound {
    * any other destination). Call after selectExit.
    */
   httpProxy?(session: Session): HttpProxyForwarding | null;
+  /**
+   * Present on pools: a fault of the exit noticed after dial() succeeded — an HTTP upstream that
+   * answers an absolute-form request with 407, refusing our credentials for it — counts against
+   * the session's exit as a failed dial would (passive health, ejection).
+   */
+  reportExitFault?(session: Session, err: Error): void;
   /** Present when the outbound can relay UDP. */
   openUdp?(opts: Omit<DialOptions, 'connectTimeoutMs'>): Promise<UdpFlow>;
   close?(): void;

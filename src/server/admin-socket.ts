@@ -41,17 +41,32 @@ export function exitsReport(outbounds: Iterable<Outbound>): ExitsReport {
   return { pools, outbounds: others };
 }
 
+/** Where the admin socket gets its answers: this process's outbounds, or a cluster's (cluster-exits.ts). */
+export interface ExitsSource {
+  report(): Promise<ExitsReport>;
+  /** Runs every pool's active probes once, then reports. */
+  probe(): Promise<ExitsReport>;
+}
+
+/** The exits of this process; `table` returns the current outbounds (it changes on reload). */
+export function localExits(table: () => ReadonlyMap<string, Outbound>): ExitsSource {
+  return {
+    report: () => Promise.resolve(exitsReport(table().values())),
+    async probe() {
+      const pools = [...table().values()].filter((o): o is PoolOutbound => o instanceof PoolOutbound);
+      await Promise.all(pools.map((p) => p.probeNow()));
+      return exitsReport(table().values());
+    },
+  };
+}
+
 export interface AdminSocket {
   readonly path: string;
   close(): void;
 }
 
-/** Listens on `path`; `table` returns the current outbounds (it changes on reload). */
-export async function startAdminSocket(
-  path: string,
-  table: () => ReadonlyMap<string, Outbound>,
-  log: Logger,
-): Promise<AdminSocket> {
+/** Listens on `path` and answers from `exits`. */
+export async function startAdminSocket(path: string, exits: ExitsSource, log: Logger): Promise<AdminSocket> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // A socket file left by a gateway that died is in the way; a live gateway's is not ours to take.
   if (existsSync(path)) {
@@ -67,15 +82,13 @@ export async function startAdminSocket(
       });
       res.end(text);
     };
-    if (req.url === '/v1/exits' && req.method === 'GET') return send(200, exitsReport(table().values()));
-    if (req.url === '/v1/exits/probe' && req.method === 'POST') {
-      const pools = [...table().values()].filter((o): o is PoolOutbound => o instanceof PoolOutbound);
-      void Promise.all(pools.map((p) => p.probeNow())).then(
-        () => send(200, exitsReport(table().values())),
+    const answer = (p: Promise<ExitsReport>): void =>
+      void p.then(
+        (r) => send(200, r),
         (e: Error) => send(500, { error: e.message }),
       );
-      return;
-    }
+    if (req.url === '/v1/exits' && req.method === 'GET') return answer(exits.report());
+    if (req.url === '/v1/exits/probe' && req.method === 'POST') return answer(exits.probe());
     send(404, { error: 'not found: GET /v1/exits, POST /v1/exits/probe' });
   });
   server.on('clientError', (_e, sock) => sock.destroy());

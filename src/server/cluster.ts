@@ -5,7 +5,8 @@
 // the kernel hands each connection to one of them, with no per-connection IPC through the primary.
 //
 // What is per worker: the brute-force throttle and the connection limits (max_connections and
-// max_connections_per_user are divided by the worker count so the totals hold).
+// max_connections_per_user are divided by the worker count so the totals hold), and the pools'
+// sticky tables and passive health. Active health probes run once, in the primary (cluster-exits.ts).
 //
 // What is shared through the primary: Shadowsocks replay protection. A replayed first flight may be
 // accepted by any worker, so salts cannot be checked per worker; SIP022 §3.1.4 wants them stored
@@ -21,22 +22,44 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../core/logger.js';
 import { SaltRegistry, type SaltAuthority } from '../crypto/ss/replay.js';
+import { PoolOutbound } from '../outbound/pool/pool.js';
+import { exitsReport, type ExitsReport, type ExitsSource } from './admin-socket.js';
+import { ClusterExits, type ProbeStateMessage } from './cluster-exits.js';
 import { Gateway, type ListenerInfo } from './gateway.js';
+import type { LiveSessions, SessionView } from '../control/api/live.js';
+import { Metrics } from '../control/metrics.js';
+import { openStore } from '../control/open-store.js';
+import type { Store } from '../control/store/types.js';
+import { privacyOf } from '../config/schema.js';
+import { validateConfig } from '../config/load.js';
+import { serveWorkerMetrics } from './cluster-metrics.js';
+import { resolve as resolvePath } from 'node:path';
+
+/** Live-session requests from the primary's admin API (see liveSessions). */
+type LiveOp = { op: 'list' } | { op: 'kill'; session: string } | { op: 'killUser'; name: string };
 
 type ToWorker =
   | { type: 'start'; config: unknown }
   | { type: 'reload'; config: unknown; id: number }
   | { type: 'stop'; drainMs: number }
+  | ({ type: 'live'; id: number } & LiveOp)
+  | ProbeStateMessage
+  | { type: 'exits'; id: number }
   | { type: 'salt-ok'; id: number; fresh: boolean };
 type FromWorker =
   | { type: 'hello' }
   | { type: 'ready'; listeners: ListenerInfo[] }
   | { type: 'failed'; error: string }
   | { type: 'reloaded'; id: number; error?: string }
+  | { type: 'live'; id: number; result: SessionView[] | boolean | number }
+  | { type: 'exits'; id: number; report: ExitsReport }
   | { type: 'salt'; id: number; scope: string; edition: 'aead' | '2022'; salt: string };
 
 /** A claim the primary does not answer within this time is refused (fail closed). */
 const CLAIM_TIMEOUT_MS = 5_000;
+
+/** A worker that does not answer `ferry exits` within this is left out of the report. */
+const EXITS_ANSWER_MS = 5_000;
 
 export const WORKER_ENV = 'FERRY_CLUSTER_WORKER';
 
@@ -60,6 +83,10 @@ export class ClusterPrimary {
   private reloadSeq = 0;
   /** Every worker's Shadowsocks salts (see the header). */
   private readonly salts = new SaltRegistry();
+  private exitsSeq = 0;
+  /** Workers that are running a gateway (and so can take probe states and answer `ferry exits`). */
+  private readonly ready = new Set<Worker>();
+  private readonly exits: ClusterExits;
 
   constructor(
     private readonly count: number,
@@ -68,6 +95,44 @@ export class ClusterPrimary {
   ) {
     this.config = perWorker(config, count);
     cluster.schedulingPolicy = cluster.SCHED_NONE;
+    this.exits = new ClusterExits(config, (m) => {
+      for (const w of this.ready) if (w.isConnected()) w.send(m satisfies ToWorker);
+    });
+  }
+
+  /** `ferry exits` for the admin socket: the prober's view merged with every worker's. */
+  exitsSource(): ExitsSource {
+    return {
+      report: () => this.exitsReport(),
+      probe: async () => {
+        await this.exits.probeNow();
+        return this.exitsReport();
+      },
+    };
+  }
+
+  private async exitsReport(): Promise<ExitsReport> {
+    const id = ++this.exitsSeq;
+    const reports = await Promise.all(
+      [...this.ready].map(
+        (w) =>
+          new Promise<ExitsReport | null>((resolve) => {
+            const done = (r: ExitsReport | null): void => {
+              clearTimeout(timer);
+              w.off('message', onMsg);
+              resolve(r);
+            };
+            const onMsg = (m: FromWorker): void => {
+              if (m.type === 'exits' && m.id === id) done(m.report);
+            };
+            const timer = setTimeout(done, EXITS_ANSWER_MS, null);
+            w.on('message', onMsg);
+            if (w.isConnected()) w.send({ type: 'exits', id } satisfies ToWorker);
+            else done(null);
+          }),
+      ),
+    );
+    return this.exits.merged(reports.filter((r) => r !== null));
   }
 
   /** Starts the workers; resolves with the first worker's listener table once all are ready. */
@@ -75,6 +140,7 @@ export class ClusterPrimary {
     const ready = await Promise.all(Array.from({ length: this.count }, () => this.fork()));
     cluster.on('exit', (w, code, signal) => {
       this.workers.delete(w);
+      this.ready.delete(w);
       if (this.stopping) return;
       this.log.error({ worker: w.process.pid, code, signal }, 'worker died; starting a new one');
       this.fork().catch((e: Error) => this.log.error({ err: e.message }, 'worker restart failed'));
@@ -97,6 +163,9 @@ export class ClusterPrimary {
         if (m.type === 'hello') w.send({ type: 'start', config: this.config } satisfies ToWorker);
         else if (m.type === 'ready') {
           w.off('message', onMsg);
+          // What the prober has found so far; later results follow as they come.
+          for (const s of this.exits.snapshot()) w.send(s satisfies ToWorker);
+          this.ready.add(w);
           resolve(m.listeners);
         } else if (m.type === 'failed') {
           w.off('message', onMsg);
@@ -129,11 +198,57 @@ export class ClusterPrimary {
     );
     const err = results.find((e) => e !== undefined);
     if (err) throw new Error(err);
+    try {
+      this.exits.reload(config);
+    } catch (e) {
+      // The workers run the new configuration; only the primary's prober is left on the old one.
+      this.log.error({ err: (e as Error).message }, 'health prober kept the previous configuration');
+    }
+  }
+
+  /** Sends one live-session request to every worker and collects the answers (1 s timeout each). */
+  private askWorkers(op: LiveOp): Promise<(SessionView[] | boolean | number)[]> {
+    const id = ++this.reloadSeq;
+    return Promise.all(
+      [...this.workers]
+        .filter((w) => w.isConnected())
+        .map(
+          (w) =>
+            new Promise<SessionView[] | boolean | number>((resolve) => {
+              const done = (r: SessionView[] | boolean | number): void => {
+                clearTimeout(t);
+                w.off('message', onMsg);
+                resolve(r);
+              };
+              // A worker that died or hangs answers "nothing" rather than blocking the API.
+              const t = setTimeout(() => done(op.op === 'list' ? [] : op.op === 'kill' ? false : 0), 1000);
+              const onMsg = (m: FromWorker): void => {
+                if (m.type === 'live' && m.id === id) done(m.result);
+              };
+              w.on('message', onMsg);
+              w.send({ type: 'live', id, ...op } satisfies ToWorker);
+            }),
+        ),
+    );
+  }
+
+  /** The workers' open sessions for the admin API (ids carry the worker: "w2-17"). */
+  liveSessions(): LiveSessions {
+    return {
+      list: async () => (await this.askWorkers({ op: 'list' })).flat() as SessionView[],
+      kill: async (id) => (await this.askWorkers({ op: 'kill', session: id })).some((r) => r === true),
+      killUser: async (name) =>
+        (await this.askWorkers({ op: 'killUser', name })).reduce<number>(
+          (a, r) => a + (typeof r === 'number' ? r : 0),
+          0,
+        ),
+    };
   }
 
   /** Asks every worker to drain and exit; resolves when all have exited. */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
+    this.exits.close();
     await Promise.all(
       [...this.workers].map(
         (w) =>
@@ -172,9 +287,14 @@ class IpcSaltAuthority implements SaltAuthority {
   }
 }
 
-/** The body of a worker process: waits for its configuration from the primary and runs a Gateway. */
+/**
+ * The body of a worker process: waits for its configuration from the primary and runs a Gateway
+ * with its own connection to the store (usage batches add up in the store, so counting stays exact
+ * across workers) and its own metrics, which the primary sums at scrape time.
+ */
 export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
   let gw: Gateway | null = null;
+  let store: Store | null = null;
   const salts = new IpcSaltAuthority();
   process.on('message', (m: ToWorker) => {
     if (m.type === 'salt-ok') return salts.answer(m.id, m.fresh);
@@ -182,7 +302,23 @@ export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
       switch (m.type) {
         case 'start':
           try {
-            gw = await Gateway.start(m.config, { log: makeLog(m.config), saltAuthority: salts });
+            const cfg = validateConfig(m.config);
+            const log = makeLog(m.config);
+            store = await openStore({
+              dataDir: resolvePath(cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry'),
+              ...(cfg.store ? { store: cfg.store } : {}),
+              log,
+            });
+            const metrics = new Metrics({ privacy: privacyOf(cfg).mode });
+            serveWorkerMetrics(metrics);
+            gw = await Gateway.start(m.config, {
+              log,
+              store,
+              metrics,
+              sessionIdPrefix: `w${cluster.worker?.id ?? process.pid}-`,
+              clusterWorker: true,
+              saltAuthority: salts,
+            });
             process.send!({ type: 'ready', listeners: gw.listenerInfo() } satisfies FromWorker);
           } catch (e) {
             process.send!({ type: 'failed', error: (e as Error).message } satisfies FromWorker);
@@ -199,7 +335,32 @@ export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
           break;
         case 'stop':
           await gw?.close(m.drainMs);
+          await store?.close();
           process.exit(0);
+          break;
+        case 'live': {
+          const live = gw?.liveSessions();
+          const result =
+            m.op === 'list'
+              ? ((await live?.list()) ?? [])
+              : m.op === 'kill'
+                ? ((await live?.kill(m.session)) ?? false)
+                : ((await live?.killUser(m.name)) ?? 0);
+          process.send!({ type: 'live', id: m.id, result } satisfies FromWorker);
+          break;
+        }
+        case 'probe-state': {
+          const pool = gw?.outboundTable().get(m.pool);
+          if (pool instanceof PoolOutbound) pool.adoptProbeState(m.member, m.state);
+          break;
+        }
+        case 'exits':
+          process.send!({
+            type: 'exits',
+            id: m.id,
+            report: exitsReport(gw?.outboundTable().values() ?? []),
+          } satisfies FromWorker);
+          break;
       }
     })();
   });
@@ -211,6 +372,6 @@ export function runClusterWorker(makeLog: (config: unknown) => Logger): void {
   process.send!({ type: 'hello' } satisfies FromWorker);
   // The primary is gone (killed hard): nobody can stop us any more, so stop now.
   process.on('disconnect', () => {
-    void (gw?.close(0) ?? Promise.resolve()).then(() => process.exit(1));
+    void (gw?.close(0) ?? Promise.resolve()).then(() => store?.close()).then(() => process.exit(1));
   });
 }

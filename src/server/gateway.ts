@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { Authenticator, MapUserSource } from '../auth/authenticator.js';
 import { isLoopbackHost, parseListen } from '../config/listen-address.js';
 import { validateConfig } from '../config/load.js';
-import type { Config, InboundConfig } from '../config/schema.js';
+import { privacyOf, type Config, type InboundConfig } from '../config/schema.js';
 import type { InboundKind } from '../core/session.js';
 import { FerryError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -34,17 +34,25 @@ import type { SaltAuthority } from '../crypto/ss/replay.js';
 import { buildOutbounds } from './outbounds.js';
 import { loadTlsMaterial } from './tls-material.js';
 import { loadUsers } from './users.js';
+import { ManagementPlane } from './management.js';
+import type { Metrics } from '../control/metrics.js';
+import type { Store } from '../control/store/types.js';
+import type { UserRecord } from '../auth/authenticator.js';
+import type { LiveSessions } from '../control/api/live.js';
 
 interface Shared {
   router: Router;
   outbounds: Map<string, Outbound>;
   auth: Authenticator;
   userCount: number;
+  /** The configuration's users (hashed), laid over the store's logins on every store reload. */
+  configUsers: UserRecord[];
   /** Users as configured, for inbounds with their own keys (Shadowsocks `ss_password`). */
   ssUsers: readonly SsUserEntry[];
   timeouts: Timeouts;
   limits: Limits;
   accessLog: AccessLogMode;
+  retentionMs: number;
 }
 
 interface Listener {
@@ -63,6 +71,24 @@ export interface GatewayOptions {
   log?: Logger;
   /** Data directory for generated material (TLS certificates). Default: config data_dir or ./.ferry */
   dataDir?: string;
+  /**
+   * The management store: its proxy logins join the configuration's users, and tiers, quotas, usage
+   * counting, the live-session registry and (audit mode) connection records are enforced and kept.
+   * The caller opens and closes it; the gateway writes its last batches before close() resolves.
+   */
+  store?: Store;
+  /** Session events are counted here (the admin API serves them at /metrics). */
+  metrics?: Metrics;
+  /** Prefix of live-session ids (one per worker process). */
+  sessionIdPrefix?: string;
+  /** Store polling and batch intervals (tests shorten them). */
+  storePollMs?: number;
+  storeFlushMs?: number;
+  /**
+   * A cluster worker: pools take probe results from the primary instead of probing, and make the
+   * choices other workers make (cluster-exits.ts, PoolConfig.coordinated).
+   */
+  clusterWorker?: boolean;
   /**
    * Store users' Shadowsocks keys (control/data-plane.ts loadShadowsocksUsers), read on every new
    * Shadowsocks connection: return the same array until it changes. Config users win on a name clash.
@@ -87,13 +113,26 @@ export class Gateway {
   private readonly listeners = new Map<string, Listener>();
   private shared!: Shared;
   private closed = false;
+  /** The management plane, when started with a store. */
+  readonly management: ManagementPlane | null = null;
+  private readonly metrics: Metrics | undefined;
 
   private constructor(
     private readonly log: Logger,
     private dataDir: string,
-    private readonly storeSsUsers: (() => readonly SsUserEntry[]) | undefined = undefined,
-    private readonly saltAuthority: SaltAuthority | undefined = undefined,
-  ) {}
+    opts: GatewayOptions,
+    management: ManagementPlane | null,
+  ) {
+    this.metrics = opts.metrics;
+    this.management = management;
+    this.clusterWorker = opts.clusterWorker === true;
+    // Store users' Shadowsocks keys: the management plane's snapshot unless the caller gives them.
+    this.storeSsUsers = opts.shadowsocksUsers ?? (management ? () => management.ssUsers : undefined);
+    this.saltAuthority = opts.saltAuthority;
+  }
+  private readonly clusterWorker: boolean;
+  private readonly storeSsUsers: (() => readonly SsUserEntry[]) | undefined;
+  private readonly saltAuthority: SaltAuthority | undefined;
 
   /** Config users' then store users' Shadowsocks keys, as one array that changes only when they do. */
   private ssUsersMerged: {
@@ -114,20 +153,63 @@ export class Gateway {
 
   static async start(config: unknown, opts: GatewayOptions = {}): Promise<Gateway> {
     const cfg = validateConfig(config);
+    const log = opts.log ?? silentLogger();
+    const management = opts.store
+      ? await ManagementPlane.open({
+          store: opts.store,
+          log,
+          ...(opts.sessionIdPrefix ? { idPrefix: opts.sessionIdPrefix } : {}),
+          ...(opts.storePollMs ? { pollMs: opts.storePollMs } : {}),
+          ...(opts.storeFlushMs ? { flushMs: opts.storeFlushMs } : {}),
+        })
+      : null;
     const gw = new Gateway(
-      opts.log ?? silentLogger(),
+      log,
       resolve(opts.dataDir ?? cfg.data_dir ?? process.env.FERRY_HOME ?? '.ferry'),
-      opts.shadowsocksUsers,
-      opts.saltAuthority,
+      opts,
+      management,
     );
-    gw.shared = await gw.buildShared(cfg);
     try {
+      gw.shared = await gw.buildShared(cfg);
+      gw.applyShared();
+      if (management) management.onLogins = () => gw.storeUsersChanged();
       for (const i of cfg.inbounds) await gw.startListener(i);
     } catch (e) {
       await gw.close(0);
       throw e;
     }
     return gw;
+  }
+
+  /** Store logins with the configuration's users laid over them (a config entry wins). */
+  private mergedUsers(configUsers: UserRecord[]): UserRecord[] {
+    if (!this.management) return configUsers;
+    const byName = new Map(this.management.userRecords().map((u) => [u.name, u]));
+    for (const u of configUsers) byName.set(u.name, u);
+    return [...byName.values()];
+  }
+
+  /** Settings of the current `shared` that live outside it (management plane, metrics). */
+  private applyShared(): void {
+    this.management?.setConfigNames(this.shared.configUsers.map((u) => u.name));
+    this.management?.setPrivacy(this.shared.accessLog, this.shared.retentionMs);
+    this.metrics?.setPrivacy(this.shared.accessLog);
+  }
+
+  /**
+   * The store's logins changed (poll): swap the authenticator's users, and let an inbound whose
+   * `auth` is not set explicitly follow whether any user exists now (as it does on a config reload).
+   */
+  private storeUsersChanged(): void {
+    const users = this.mergedUsers(this.shared.configUsers);
+    this.shared.auth.setUsers(new MapUserSource(users));
+    this.shared.userCount = users.length;
+    for (const l of this.listeners.values()) {
+      if (l.cfg.type === 'shadowsocks' || l.cfg.auth !== undefined) continue;
+      // No users on a public address (allowed at start only because the store had some): keep
+      // requiring auth, which refuses everyone, rather than become an open proxy.
+      l.settings.authRequired = users.length > 0 || (!isLoopbackHost(l.host) && !l.cfg.allow_open);
+    }
   }
 
   /** The bound address of an inbound (useful with port 0). */
@@ -155,8 +237,10 @@ export class Gateway {
   }
 
   private async buildShared(cfg: Config): Promise<Shared> {
-    const users = await loadUsers(cfg);
-    const outbounds = buildOutbounds(cfg);
+    const configUsers = await loadUsers(cfg);
+    const users = this.mergedUsers(configUsers);
+    const privacy = privacyOf(cfg);
+    const outbounds = buildOutbounds(cfg, { clusterWorker: this.clusterWorker });
     const router = new Router(
       {
         rules: cfg.router.rules,
@@ -177,6 +261,7 @@ export class Gateway {
       outbounds,
       auth,
       userCount: users.length,
+      configUsers,
       ssUsers: cfg.users,
       timeouts: {
         handshakeMs: cfg.timeouts.handshake,
@@ -188,7 +273,8 @@ export class Gateway {
         maxConnections: cfg.limits.max_connections,
         maxConnectionsPerUser: cfg.limits.max_connections_per_user,
       },
-      accessLog: cfg.log.access_log,
+      accessLog: privacy.mode,
+      retentionMs: privacy.retentionMs,
     };
   }
 
@@ -226,6 +312,14 @@ export class Gateway {
       http: () => settings.http,
       accessLog: () => this.shared.accessLog,
       tracker: this.tracker,
+      ...(this.management
+        ? {
+            usage: () => this.management,
+            live: this.management.live,
+            recordSink: this.management.record,
+          }
+        : {}),
+      ...(this.metrics ? { metrics: this.metrics } : {}),
     };
   }
 
@@ -261,12 +355,18 @@ export class Gateway {
       http: { via: i.http.via, xForwardedFor: i.http.x_forwarded_for },
     };
     const ctx = this.makeContext(i.name, settings, i.type === 'shadowsocks' ? 'encrypted' : 'proxy');
+    this.metrics?.declareInbound(i.name);
     const handler = this.handlerFor(i, ctx);
     const admit = (socket: Socket): boolean => {
       // A client that resets before we handle it must not raise an unhandled 'error'.
       socket.on('error', noop);
       try {
         this.tracker.admit(socket, this.shared.limits.maxConnections);
+        const m = this.metrics;
+        if (m) {
+          m.sessionOpened(i.name);
+          socket.once('close', () => m.sessionClosed(i.name, 0, 0, null));
+        }
         return true;
       } catch (e) {
         this.log.warn({ inbound: i.name, code: (e as FerryError).code }, (e as Error).message);
@@ -347,6 +447,7 @@ export class Gateway {
     const authByName = new Map(cfg.inbounds.map((i) => [i.name, this.authFor(i, next.userCount)]));
     const old = this.shared;
     this.shared = next;
+    this.applyShared();
     for (const [name, l] of this.listeners) {
       const n = cfg.inbounds.find((i) => i.name === name);
       if (
@@ -379,7 +480,24 @@ export class Gateway {
     if (drainMs > 0) await this.tracker.waitEmpty(drainMs);
     this.tracker.destroyAll();
     for (const l of this.listeners.values()) l.handler.close?.();
-    for (const o of this.shared.outbounds.values()) o.close?.();
+    for (const o of this.shared?.outbounds.values() ?? []) o.close?.();
+    // Last usage batch and audit records, after the sessions have ended and counted their bytes.
+    await this.management?.close();
+  }
+
+  /**
+   * The open sessions for the admin API, under the name of the account (not the login) they belong
+   * to; in privacy mode none without addresses or times. Null without a management store.
+   */
+  liveSessions(): LiveSessions | null {
+    const m = this.management;
+    if (!m) return null;
+    const accountOf = (login: string): string => m.userOf(login) ?? login;
+    return {
+      list: () => m.live.list(this.shared.accessLog === 'none' ? 'private' : 'full', accountOf),
+      kill: (id) => m.live.kill(id),
+      killUser: (name) => m.live.killUser((login) => accountOf(login) === name),
+    };
   }
 }
 

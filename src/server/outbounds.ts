@@ -3,10 +3,10 @@ import type { Config } from '../config/schema.js';
 import { DirectOutbound } from '../outbound/direct.js';
 import type { Outbound } from '../outbound/outbound.js';
 import { RejectOutbound } from '../outbound/reject.js';
-import { buildExits, buildSourceAddress } from '../outbound/exits.js';
+import { buildExits, buildSourceAddress, type ExitBuildOptions } from '../outbound/exits.js';
 import { parseServer, ShadowsocksOutbound } from '../outbound/shadowsocks.js';
 
-export function buildOutbounds(cfg: Config): Map<string, Outbound> {
+export function buildOutbounds(cfg: Config, exitOpts: ExitBuildOptions = {}): Map<string, Outbound> {
   const m = new Map<string, Outbound>();
   for (const o of cfg.outbounds) {
     switch (o.type) {
@@ -39,6 +39,6 @@ export function buildOutbounds(cfg: Config): Map<string, Outbound> {
         break; // upstreams and pools: below, once what they refer to exists
     }
   }
-  buildExits(cfg.outbounds, m);
+  buildExits(cfg.outbounds, m, exitOpts);
   return m;
 }

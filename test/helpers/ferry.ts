@@ -19,8 +19,13 @@ export interface FerryProc {
   fdCount(): number;
 }
 
-export function runFerry(args: string[], env: NodeJS.ProcessEnv = {}): FerryProc {
-  const child = spawn(process.execPath, [FERRY_MAIN, ...args], {
+/**
+ * `prefix` runs ferry under another command that execs its arguments (e.g. `unshare -m sh -c ...`
+ * to give it its own /etc/hosts); signals then still reach ferry itself.
+ */
+export function runFerry(args: string[], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): FerryProc {
+  const argv = [...prefix, process.execPath, FERRY_MAIN, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });

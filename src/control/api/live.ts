@@ -27,10 +27,11 @@ export interface SessionView {
   bytesDown: number;
 }
 
+/** Synchronous in one process; asynchronous when the sessions live in worker processes. */
 export interface LiveSessions {
-  list(): SessionView[];
+  list(): SessionView[] | Promise<SessionView[]>;
   /** Closes one session; false when no open session has this id. */
-  kill(id: string): boolean;
+  kill(id: string): boolean | Promise<boolean>;
   /** Closes every open session of a user; returns how many were closed. */
-  killUser(name: string): number;
+  killUser(name: string): number | Promise<number>;
 }

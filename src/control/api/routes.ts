@@ -531,7 +531,7 @@ export const ROUTES: Route[] = [
         if (c.principal.user === null) requireRead(c.principal, 'list sessions');
         user = c.principal.user!;
       }
-      const all = live.list();
+      const all = await live.list();
       return user === undefined ? all : all.filter((s) => s.user === user);
     },
   }),
@@ -545,7 +545,7 @@ export const ROUTES: Route[] = [
     status: 204,
     run: async (c) => {
       requireAdmin(c.principal, 'close sessions');
-      if (!liveOf(c.deps).kill(c.params.id))
+      if (!(await liveOf(c.deps).kill(c.params.id)))
         throw new FerryError('E_NOT_FOUND', `no open session '${c.params.id}'`);
       await c.deps.store.transaction((tx) =>
         tx.addAuditEvent({
@@ -569,7 +569,7 @@ export const ROUTES: Route[] = [
     response: killedSchema,
     run: async (c) => {
       requireAdmin(c.principal, 'close sessions');
-      const killed = liveOf(c.deps).killUser(c.params.name);
+      const killed = await liveOf(c.deps).killUser(c.params.name);
       await c.deps.store.transaction((tx) =>
         tx.addAuditEvent({
           at: c.deps.now(),

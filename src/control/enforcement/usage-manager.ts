@@ -9,7 +9,8 @@
 import { FerryError } from '../../core/errors.js';
 import type { Meter } from '../../net/meter.js';
 import { TokenBucket } from '../../net/token-bucket.js';
-import type { InboundKind, Store, Tier, UsageRow } from '../store/types.js';
+import { KillSignal } from '../../net/kill-signal.js';
+import type { InboundKind, QuotaPeriod, Store, Tier, UsageRow } from '../store/types.js';
 import { dayOf, periodStart } from '../quota.js';
 
 export interface UserPolicy {
@@ -18,9 +19,42 @@ export interface UserPolicy {
   tier: Tier | null;
 }
 
-interface LiveSession {
-  ctrl: AbortController;
-  id: number;
+/** One session of a user: counts into the user's state, and is what a spent quota aborts. */
+class UserMeter implements Meter {
+  readonly signal = new KillSignal();
+
+  constructor(private readonly s: UserState) {
+    s.sessions.add(this);
+  }
+
+  up(n: number): number {
+    const s = this.s;
+    s.pendingUp += n;
+    if (s.quotaSpent()) abortAll(s);
+    return s.up ? s.up.take(n) : 0;
+  }
+
+  down(n: number): number {
+    const s = this.s;
+    s.pendingDown += n;
+    if (s.quotaSpent()) abortAll(s);
+    return s.down ? s.down.take(n) : 0;
+  }
+
+  /** Ends the session (quota, user disabled, operator). */
+  kill(reason: unknown): void {
+    this.signal.abort(reason);
+  }
+
+  close(): void {
+    this.s.sessions.delete(this);
+  }
+}
+
+function abortAll(s: UserState): void {
+  const err = new FerryError('E_QUOTA', 'quota used up');
+  for (const l of s.sessions) l.kill(err);
+  s.sessions.clear();
 }
 
 class UserState {
@@ -28,9 +62,9 @@ class UserState {
   down: TokenBucket | null = null;
   pendingUp = 0;
   pendingDown = 0;
-  /** Usage in the current quota period already in the store (refreshed after each flush). */
+  /** Usage in the current quota period already in the store, all nodes (re-read after each flush). */
   storedInPeriod = 0;
-  readonly sessions = new Set<LiveSession>();
+  readonly sessions = new Set<UserMeter>();
   constructor(public policy: UserPolicy) {
     this.applyTier();
   }
@@ -51,8 +85,6 @@ class UserState {
     return q !== null && q !== undefined && this.usedInPeriod() >= q;
   }
 }
-
-let nextLiveId = 1;
 
 export interface UsageManagerOptions {
   store: Store | null;
@@ -92,18 +124,35 @@ export class UsageManager {
         this.users.delete(name);
       }
     }
-    await this.refreshStored();
+    // A sync that started before the new policies may not know the new users: wait for it, then run
+    // one that does (or join one that started after the policies were set).
+    await this.flushing;
+    await this.flush();
   }
 
+  /**
+   * Re-reads each user's usage in their quota period from the store: one query per period kind.
+   * It includes what other nodes and worker processes wrote, which is how a quota holds across them.
+   * Runs only inside a flush (never concurrently with one), so that bytes moved from pending to
+   * stored are in the store when this reads it.
+   */
   private async refreshStored(): Promise<void> {
     const store = this.opts.store;
     if (!store) return;
     const now = this.now();
+    const periods = new Set<QuotaPeriod>();
+    for (const s of this.users.values())
+      if (s.policy.tier?.quotaBytes) periods.add(s.policy.tier.quotaPeriod);
+    const totals = new Map<QuotaPeriod, Map<number, number>>();
+    for (const p of periods) {
+      const m = new Map<number, number>();
+      for (const r of await store.usageTotals(periodStart(p, now))) m.set(r.userId, r.bytesUp + r.bytesDown);
+      totals.set(p, m);
+    }
     for (const s of this.users.values()) {
       const t = s.policy.tier;
       if (!t?.quotaBytes) continue;
-      const u = await store.usageSince(s.policy.userId, periodStart(t.quotaPeriod, now));
-      s.storedInPeriod = u.bytesUp + u.bytesDown;
+      s.storedInPeriod = totals.get(t.quotaPeriod)?.get(s.policy.userId) ?? 0;
       if (s.quotaSpent()) this.abortAll(s);
     }
   }
@@ -139,31 +188,11 @@ export class UsageManager {
   /** A meter for one session of `user` (null user: counted nowhere). */
   meter(user: string | null): Meter {
     const s = user === null ? undefined : this.users.get(user);
-    if (!s) return UNMETERED;
-    const live: LiveSession = { ctrl: new AbortController(), id: nextLiveId++ };
-    s.sessions.add(live);
-    const abortAll = (st: UserState): void => this.abortAll(st);
-    return {
-      signal: live.ctrl.signal,
-      up(n: number): number {
-        s.pendingUp += n;
-        if (s.quotaSpent()) abortAll(s);
-        return s.up ? s.up.take(n) : 0;
-      },
-      down(n: number): number {
-        s.pendingDown += n;
-        if (s.quotaSpent()) abortAll(s);
-        return s.down ? s.down.take(n) : 0;
-      },
-      close(): void {
-        s.sessions.delete(live);
-      },
-    };
+    return s ? new UserMeter(s) : UNMETERED;
   }
 
   private abortAll(s: UserState): void {
-    for (const l of s.sessions) l.ctrl.abort(new FerryError('E_QUOTA', 'quota used up'));
-    s.sessions.clear();
+    abortAll(s);
   }
 
   /** Closes every live session of a user (operator action). Returns how many. */
@@ -179,11 +208,21 @@ export class UsageManager {
     return this.users.get(user)?.sessions.size ?? 0;
   }
 
-  /** Writes the counted bytes to the store as one batch. */
+  /**
+   * Writes the counted bytes to the store as one batch, then re-reads the quota periods' usage.
+   * Concurrent calls share one run.
+   */
   flush(): Promise<void> {
     if (this.flushing) return this.flushing;
-    const store = this.opts.store;
-    if (!store) return Promise.resolve();
+    if (!this.opts.store) return Promise.resolve();
+    this.flushing = this.writeAndRefresh().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  private async writeAndRefresh(): Promise<void> {
+    const store = this.opts.store!;
     const day = dayOf(this.now());
     const rows: UsageRow[] = [];
     const taken: [UserState, number, number][] = [];
@@ -192,7 +231,6 @@ export class UsageManager {
       rows.push({ userId: s.policy.userId, day, bytesUp: s.pendingUp, bytesDown: s.pendingDown });
       taken.push([s, s.pendingUp, s.pendingDown]);
     }
-    if (rows.length === 0) return Promise.resolve();
     // Move the bytes from pending to stored before awaiting, so counting goes on meanwhile; on a
     // failed write they go back to pending and the next flush retries.
     for (const [s, up, down] of taken) {
@@ -200,24 +238,27 @@ export class UsageManager {
       s.pendingDown -= down;
       s.storedInPeriod += up + down;
     }
-    this.flushing = store
-      .addUsage(rows)
-      .catch((err: Error) => {
-        for (const [s, up, down] of taken) {
-          s.pendingUp += up;
-          s.pendingDown += down;
-          s.storedInPeriod -= up + down;
-        }
-        this.opts.onError?.(err);
-      })
-      .finally(() => {
-        this.flushing = null;
-      });
-    return this.flushing;
+    try {
+      if (rows.length > 0) await store.addUsage(rows);
+    } catch (err) {
+      for (const [s, up, down] of taken) {
+        s.pendingUp += up;
+        s.pendingDown += down;
+        s.storedInPeriod -= up + down;
+      }
+      this.opts.onError?.(err as Error);
+      return;
+    }
+    try {
+      await this.refreshStored();
+    } catch (err) {
+      this.opts.onError?.(err as Error);
+    }
   }
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.flushing;
     await this.flush();
   }
 }

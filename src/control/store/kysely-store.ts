@@ -2,6 +2,7 @@
 // here. Every write runs in a transaction, and writes the data plane must see bump the revision
 // counter in that same transaction, so a poller never sees the counter move before the data does.
 import type { Kysely, Updateable } from 'kysely';
+import { sql } from 'kysely';
 import { FerryError } from '../../core/errors.js';
 import type { Database, Dialect, TiersTable, UsersTable } from './db-schema.js';
 import { META_REVISION, META_SCHEMA_VERSION, readMeta, runMigrations } from './migrations/index.js';
@@ -592,6 +593,31 @@ export class KyselyStore implements Store {
   async addConnections(rows: ConnectionRecord[]): Promise<void> {
     if (rows.length === 0) return;
     await this.write(false, async (db) => {
+      if (this.backend === 'sqlite') {
+        // Audit mode writes a record per session, thousands a second on a busy proxy. One JSON
+        // parameter and json_each keep the statement text the same for every batch (SQLite's
+        // statement cache hits, and nothing builds a query of 9 x N placeholders), which made the
+        // batch several times cheaper than a multi-row VALUES list.
+        const json = JSON.stringify(
+          rows.map((r) => [
+            r.at,
+            r.user,
+            r.inbound,
+            r.source,
+            r.destination,
+            r.bytesUp,
+            r.bytesDown,
+            r.durationMs,
+            r.decision,
+          ]),
+        );
+        await sql`INSERT INTO connections
+            (at, user_name, inbound, source, destination, bytes_up, bytes_down, duration_ms, decision)
+          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
+                 value ->> 5, value ->> 6, value ->> 7, value ->> 8
+          FROM json_each(${json})`.execute(db);
+        return;
+      }
       for (const part of chunks(rows))
         await db
           .insertInto('connections')

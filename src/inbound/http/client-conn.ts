@@ -33,9 +33,9 @@ import {
   parseResponseHead,
   type Head,
 } from './head.js';
-import { OriginConn, poolKey, type OriginOwner, type OriginPool } from './origin-pool.js';
+import { OriginConn, poolKey, proxyPoolKey, type OriginOwner, type OriginPool } from './origin-pool.js';
 import { applyLoginParams } from '../../auth/username-params.js';
-import { reuseKey } from '../../outbound/outbound.js';
+import { reuseKey, type HttpProxyForwarding } from '../../outbound/outbound.js';
 import { parseBasic } from './proxy-auth.js';
 import { CONNECT_OK, errorReply, REPLY_CLOSE, REPLY_KEEP, REPLY_KEEP_10 } from './replies.js';
 import { parseAbsoluteForm, parseAuthority, type Target } from './target.js';
@@ -95,8 +95,22 @@ export class ClientConn implements OriginOwner, ChunkSink {
   private req: Head | null = null;
   private target: Target | null = null;
   private session: Session | null = null;
+  /**
+   * The Proxy-Authorization value this connection last authenticated, with the login it gave and
+   * the authenticator's user-set generation at the time. Keep-alive clients resend the same header
+   * with every request; while the user set is unchanged it needs no second check (the check costs
+   * an HMAC and a promise per request).
+   */
+  private authHeader: string | null = null;
+  private authLogin = '';
+  private authGeneration = -1;
   private record: SessionRecord | null = null;
   private origin: OriginConn | null = null;
+  /**
+   * The exchange goes to an HTTP upstream proxy in absolute-form (Outbound.httpProxy): before the
+   * dial, what was asked for; after it, what the outbound actually did for the exit it used.
+   */
+  private upstream: HttpProxyForwarding | null = null;
   private dialAbort: AbortController | null = null;
   private closeAfter = false;
   private reqRemaining = 0;
@@ -209,6 +223,9 @@ export class ClientConn implements OriginOwner, ChunkSink {
   /** The session's lease was revoked (quota spent, user disabled, killed by an operator). */
   private readonly onKilled = (): void => {
     this.client.destroy();
+    // Stop reading the origin now, not at the client's 'close' event: libuv reads a readable socket
+    // many times per loop turn, and bytes read after a quota ran out would still be counted.
+    this.origin?.destroy();
   };
 
   private readonly onClientRateDone = (): void => {
@@ -344,13 +361,23 @@ export class ClientConn implements OriginOwner, ChunkSink {
     if (auth === null) return this.route();
     const value = h.proxyAuthorization;
     if (value === null) return this.fail(new FerryError('E_AUTH_REQUIRED', 'proxy authentication required'));
+    if (value === this.authHeader && auth.generation === this.authGeneration) {
+      this.session!.user = this.authLogin;
+      return this.route();
+    }
     const cred = parseBasic(value);
     if (cred === null) {
       const err = new FerryError('E_AUTH', 'malformed Proxy-Authorization (expected Basic)');
       logDenied(this.ctx, this.session, err);
       return this.fail(err);
     }
-    void auth.authenticate(cred.user, cred.password, this.srcAddr).then(this.onAuthOk, this.onAuthFail);
+    const generation = auth.generation;
+    void auth.authenticate(cred.user, cred.password, this.srcAddr).then((user) => {
+      this.authHeader = value;
+      this.authLogin = user;
+      this.authGeneration = generation;
+      this.onAuthOk(user);
+    }, this.onAuthFail);
   }
 
   private newSession(dest: Session['dest'], command: Session['command']): Session {
@@ -382,6 +409,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
   private route(): void {
     if (this.req!.method === 'CONNECT') return this.dial();
     const s = this.session!;
+    const h = this.req!;
     let decision: Decision;
     applyLoginParams(s); // "alice-country-us-session-x": rules and limits see "alice"
     try {
@@ -389,12 +417,18 @@ export class ClientConn implements OriginOwner, ChunkSink {
       // A pool pins the exit of this request now (sticky, per request, ...), so that only an idle
       // connection through that very exit is reused.
       decision.outbound.selectExit?.(s);
+      // An HTTP upstream gets the request as it is, in absolute-form, so that it sees (and may
+      // cache) it. Not upgrades: few proxies pass an Upgrade on; a CONNECT tunnel carries anything.
+      this.upstream = isUpgrade(h) ? null : (decision.outbound.httpProxy?.(s) ?? null);
     } catch (err) {
       const fe = asFerryError(err);
       logDenied(this.ctx, s, fe);
       return this.fail(fe);
     }
-    const key = poolKey(reuseKey(decision.outbound, s), s.dest);
+    const key =
+      this.upstream !== null
+        ? proxyPoolKey(this.upstream.key)
+        : poolKey(reuseKey(decision.outbound, s), s.dest);
     const maxIdle = this.req!.bodyKind === BODY_NONE ? this.shared.poolIdleMs() : BODY_REUSE_MAX_IDLE_MS;
     const oc = this.shared.pool.take(key, decision.outbound, decision.guard, maxIdle);
     if (oc === null) return this.dial();
@@ -413,7 +447,11 @@ export class ClientConn implements OriginOwner, ChunkSink {
     const ac = new AbortController();
     this.dialAbort = ac;
     const forRelay = this.req!.method === 'CONNECT';
-    void openTcp(this.ctx, this.session!, ac.signal, { forRelay }).then(this.onDialed, this.onDialFailed);
+    const absoluteForm = this.upstream !== null;
+    void openTcp(this.ctx, this.session!, ac.signal, { forRelay, absoluteForm }).then(
+      this.onDialed,
+      this.onDialFailed,
+    );
   }
 
   private readonly onDialed = (opened: OpenedTcp): void => {
@@ -426,9 +464,13 @@ export class ClientConn implements OriginOwner, ChunkSink {
     this.setRecord(dialedRecord(opened));
     if (this.req!.method === 'CONNECT') return this.startConnectTunnel(opened.socket);
     const d = opened.decision;
+    const s = this.session!;
+    // Asked again: a pool's failover may have moved the session to another exit (an HTTP proxy or
+    // not). Keys name the exit actually used.
+    if (this.upstream !== null) this.upstream = d.outbound.httpProxy?.(s) ?? null;
     const oc = new OriginConn(
       opened.socket,
-      poolKey(reuseKey(d.outbound, this.session!), this.session!.dest), // exit after failover
+      this.upstream !== null ? proxyPoolKey(this.upstream.key) : poolKey(reuseKey(d.outbound, s), s.dest),
       d.outbound,
       d.guard,
       this.ctx.timeouts().idleMs,
@@ -448,12 +490,12 @@ export class ClientConn implements OriginOwner, ChunkSink {
     const h = this.req!;
     oc.owner = this;
     this.origin = oc;
-    const upgrade = h.upgrade !== null && h.minor === 1 && h.hasConnectionOption('upgrade');
     const o = this.ctx.http();
     const head = originRequestHead(h, this.target!, {
-      upgrade,
+      upgrade: isUpgrade(h),
       via: o.via,
       forwardedFor: o.xForwardedFor ? this.srcAddr : null,
+      upstreamProxy: this.upstream,
     });
     this.resState = R_HEAD;
     // The request head counts as the user's traffic too (usage is bytes both ways, exactly).
@@ -528,6 +570,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
   // =============================================================== origin events (OriginOwner)
 
   onOriginData(chunk: Buffer): void {
+    if (this.client.destroyed) return; // killed: nobody to deliver to, nothing to count
     this.down += chunk.length;
     this.meterDown(chunk.length);
     if (this.resState === R_BODY) this.forwardResponseBody(chunk, 0);
@@ -629,6 +672,17 @@ export class ClientConn implements OriginOwner, ChunkSink {
 
   private startResponse(h: Head, buf: Buffer, bodyStart: number): void {
     const req = this.req!;
+    if (h.status === 407 && this.upstream !== null) {
+      // The upstream refused *our* credentials for it. Passed on, the 407 would make the client
+      // ask its user for a password that is not theirs to give (RFC 9110 §15.5.8). For a pool it is
+      // the member's fault, as a refused CONNECT would be.
+      const err = new FerryError(
+        'E_UPSTREAM_REFUSED',
+        'the upstream proxy refused its credentials (407); check the outbound username/password',
+      );
+      this.origin?.outbound.reportExitFault?.(this.session!, err);
+      return this.abortExchange(err, false);
+    }
     frameResponse(h, req.method);
     const kind = h.bodyKind;
     const originKeepAlive =
@@ -939,6 +993,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
     this.resStarted = false;
     this.originReusable = false;
     this.retried = false;
+    this.upstream = null;
     this.dechunk = false;
     this.headOut = null;
     this.resBuf = null;
@@ -949,6 +1004,11 @@ export class ClientConn implements OriginOwner, ChunkSink {
 }
 
 function noop(): void {}
+
+/** The client asks to switch protocols (WebSocket and friends), which only HTTP/1.1 can do. */
+function isUpgrade(h: Head): boolean {
+  return h.upgrade !== null && h.minor === 1 && h.hasConnectionOption('upgrade');
+}
 
 /** Idempotent methods (RFC 9110 §9.2.2). */
 function isIdempotent(method: string): boolean {

@@ -24,11 +24,26 @@ export interface RequestRewrite {
   via: boolean;
   /** Client address to append to X-Forwarded-For, or null to leave the header as the client sent it. */
   forwardedFor: string | null;
+  /**
+   * The request goes to an HTTP upstream proxy rather than the origin: absolute-form request line
+   * (RFC 9112 §3.2.2, the form a client sends a proxy) and the upstream's own Proxy-Authorization
+   * (null: none). The client's credentials for this proxy are dropped either way.
+   */
+  upstreamProxy: { proxyAuthorization: string | null } | null;
 }
 
-/** The head sent to the origin: origin-form request line, Host from the URI, end-to-end fields. */
+/**
+ * The head sent on: a request line in origin-form (to the origin) or absolute-form (to an upstream
+ * proxy), Host from the URI, the end-to-end fields.
+ */
 export function originRequestHead(h: Head, t: Target, o: RequestRewrite): string {
-  let out = `${h.method} ${t.path} HTTP/1.1\r\nHost: ${t.authority}\r\n`;
+  const up = o.upstreamProxy;
+  let out =
+    up === null
+      ? `${h.method} ${t.path} HTTP/1.1\r\nHost: ${t.authority}\r\n`
+      : `${h.method} http://${t.authority}${t.path} HTTP/1.1\r\nHost: ${t.authority}\r\n`;
+  if (up !== null && up.proxyAuthorization !== null)
+    out += `Proxy-Authorization: ${up.proxyAuthorization}\r\n`;
   let xff: string | null = null;
   const f = h.fields;
   for (let i = 0; i < f.length; i += 3) {

@@ -1,7 +1,8 @@
 // Idle origin connections kept for reuse (HTTP/1.1 persistence, RFC 9112 §9.3). Small and bounded:
 // per destination and in total, idle connections expire, and a connection is only ever returned to
 // the pool by an exchange that read its response completely. The key is the outbound name plus the
-// destination, so an outbound that must not share connections (a rotating exit) gets its own keys;
+// destination (or, for a connection to an HTTP upstream proxy, the proxy alone: proxyPoolKey), so
+// an outbound that must not share connections (a rotating exit) gets its own keys;
 // on take, the outbound and address-guard objects must also be the very ones the current routing
 // decision chose, so a reload or a rule with a different guard never inherits another's socket.
 import type { Socket } from 'node:net';
@@ -20,6 +21,15 @@ export interface OriginOwner {
 
 export function poolKey(outbound: string, dest: Destination): string {
   return `${outbound} ${dest.host} ${dest.port}`;
+}
+
+/**
+ * The key of a connection to an HTTP upstream proxy that carries absolute-form requests
+ * (Outbound.httpProxy): any destination may ride it, so the destination is not part of the key.
+ * The NUL keeps it apart from every poolKey.
+ */
+export function proxyPoolKey(forwardingKey: string): string {
+  return `${forwardingKey}\0proxy`;
 }
 
 /**

@@ -18,6 +18,7 @@ import type { Outbound, UdpFlow } from '../../outbound/outbound.js';
 import type { AddressGuard } from '../../router/address-guard.js';
 import type { InboundContext } from '../context.js';
 import { logDenied } from '../dispatch.js';
+import { applyLoginParams } from '../../auth/username-params.js';
 import { normalizeIp } from './address.js';
 import { REP_SUCCEEDED } from './constants.js';
 import { discard, recordSession, refuse } from './io.js';
@@ -37,6 +38,8 @@ export async function runUdpAssociate(
 ): Promise<void> {
   let release: (() => void) | null = null;
   let sock: UdpSocket;
+  // "alice-session-x": the connection limit counts "alice"; pools read the parameters.
+  applyLoginParams(session);
   try {
     // Bind on the address the client reached us on: it is the one address we know the client can
     // send to (RFC 1928 §7 lets the relay choose; a wildcard would answer from a different address).

@@ -48,6 +48,8 @@ export class Prober {
     private readonly probe: Probe,
     private readonly intervalMs: number,
     private readonly timeoutMs: number,
+    /** Told after every probe (a cluster primary passes the new state on to its workers). */
+    private readonly onResult: ((m: Member) => void) | null = null,
   ) {}
 
   start(): void {
@@ -81,6 +83,7 @@ export class Prober {
     } catch (err) {
       m.probeResult(false, 0, (err as Error).message, Date.now());
     }
+    this.onResult?.(m);
   }
 }
 

@@ -25,6 +25,17 @@ export interface MemberState {
   /** Milliseconds of the last successful probe. */
   probeMs: number | null;
   downSince: string | null;
+  /** With several workers (`ferry serve --workers N`): in how many of them the member is ejected. */
+  workers?: { down: number; of: number };
+}
+
+/** What active probing has decided about a member, as passed between processes. */
+export interface ProbeState {
+  healthy: boolean;
+  fails: number;
+  downAt: number;
+  probeMs: number | null;
+  lastError: string | null;
 }
 
 export class Member {
@@ -90,6 +101,32 @@ export class Member {
     this.lastError = err;
     this.fails++;
     if (this.healthy && this.fails >= this.policy.maxFails) this.eject(now);
+  }
+
+  /**
+   * Takes over the probe-driven health another process decided (the cluster primary runs the only
+   * prober; see server/cluster-exits.ts). A passive ejection here lasts until the next state that
+   * says healthy, as it would until the next successful probe.
+   */
+  adoptProbeState(s: ProbeState): void {
+    this.fails = s.fails;
+    this.probeMs = s.probeMs;
+    if (s.lastError !== null) this.lastError = s.lastError;
+    if (s.healthy) {
+      if (!this.healthy) this.recover();
+    } else if (this.healthy) {
+      this.eject(s.downAt);
+    }
+  }
+
+  probeState(): ProbeState {
+    return {
+      healthy: this.healthy,
+      fails: this.fails,
+      downAt: this.downAt,
+      probeMs: this.probeMs,
+      lastError: this.lastError,
+    };
   }
 
   private eject(now: number): void {

@@ -19,9 +19,9 @@ import { SESSION_KEY, SESSTIME_KEY, tagFilter } from '../../auth/username-params
 import type { DialOptions, HttpProxyForwarding, Outbound, UdpFlow } from '../outbound.js';
 import { isExitFault } from '../upstream/fault.js';
 import { Prober, type Probe } from './health.js';
-import { Member, type HealthPolicy, type MemberState } from './member.js';
+import { Member, type HealthPolicy, type MemberState, type ProbeState } from './member.js';
 import { StickyTable } from './sticky.js';
-import { makeStrategy, type Strategy, type StrategyName } from './strategy.js';
+import { makeStrategy, rendezvous, type Strategy, type StrategyName } from './strategy.js';
 
 export type Rotation = 'connection' | 'request' | 'interval';
 
@@ -51,6 +51,21 @@ export interface PoolConfig {
   health?: Partial<HealthPolicy> & { probe?: Probe | undefined; probeTimeoutMs?: number | undefined };
   /** The clock (tests pass a fake one). */
   now?: (() => number) | undefined;
+  /**
+   * external: the probe is configured but another process runs it and passes the results in
+   * (adoptProbeState) — cluster workers, so that N workers do not probe N times. Default own.
+   */
+  probes?: 'own' | 'external' | undefined;
+  /**
+   * Choices that several processes must agree on — a sticky session's member, the member of a
+   * rotation interval — are derived from a hash of the session (or the interval's number) over the
+   * candidates, not from this process's history. Cluster workers each hold their own pool and the
+   * kernel spreads one session's connections over them; with this they still pick the same exit.
+   * Interval rotation then switches on multiples of the interval (wall clock).
+   */
+  coordinated?: boolean | undefined;
+  /** Told after each probe of a member (with probes: own). */
+  onProbeResult?: ((pool: string, member: string, state: ProbeState) => void) | undefined;
 }
 
 export interface PoolState {
@@ -73,6 +88,15 @@ const DEFAULTS = {
 };
 
 const NO_FILTER_KEY = '';
+/** Suffix of the sticky / interval key of a choice restricted to capable members (see chooseOrNull). */
+const CAPABLE_KEY = '\0udp';
+
+/** A property some members have and a request needs (UDP relaying). */
+type Capability = (m: Member) => boolean;
+
+function canUdp(m: Member): boolean {
+  return m.outbound.openUdp !== undefined;
+}
 /**
  * A client connection's exit is forgotten after this much idle time; longer than any keep-alive
  * idle timeout worth having, short enough that a reused client port rarely inherits it.
@@ -94,6 +118,8 @@ export class PoolOutbound implements Outbound {
   private readonly epoch = new Map<string, { member: Member; until: number }>();
   private readonly prober: Prober | null;
   private readonly now: () => number;
+  /** A member's forwarding → this pool's (see httpProxy). */
+  private readonly forwardings = new WeakMap<HttpProxyForwarding, HttpProxyForwarding>();
 
   constructor(private readonly cfg: PoolConfig) {
     if (cfg.members.length === 0) throw new FerryError('E_CONFIG', `pool ${cfg.name}: no members`);
@@ -113,13 +139,15 @@ export class PoolOutbound implements Outbound {
         throw new FerryError('E_CONFIG', `pool ${cfg.name}: member '${m.name}' listed twice`);
       this.byName.set(m.name, m);
     }
+    const report = cfg.onProbeResult;
     this.prober =
-      policy.probeIntervalMs > 0
+      policy.probeIntervalMs > 0 && cfg.probes !== 'external'
         ? new Prober(
             this.members,
             cfg.health!.probe!,
             policy.probeIntervalMs,
             cfg.health?.probeTimeoutMs ?? DEFAULTS.probeTimeoutMs,
+            report ? (m) => report(this.name, m.name, m.probeState()) : null,
           )
         : null;
     this.prober?.start();
@@ -154,8 +182,20 @@ export class PoolOutbound implements Outbound {
     if (session.exit === undefined) return null;
     const m = this.byName.get(session.exit);
     const f = m?.outbound.httpProxy?.(session) ?? null;
+    if (f === null) return null;
     // Reuse key of the proxy connection: the pool and the member, so rotation still decides.
-    return f === null ? null : { key: `${this.name}>${f.key}`, proxyAuthorization: f.proxyAuthorization };
+    // Members return one object each; wrapping it once keeps this per-request call allocation-free.
+    let ours = this.forwardings.get(f);
+    if (ours === undefined) {
+      ours = { key: `${this.name}>${f.key}`, proxyAuthorization: f.proxyAuthorization };
+      this.forwardings.set(f, ours);
+    }
+    return ours;
+  }
+
+  reportExitFault(session: Session, err: Error): void {
+    const m = session.exit !== undefined ? this.byName.get(session.exit) : undefined;
+    m?.faulted(err, this.now());
   }
 
   async dial(dest: Destination, opts: DialOptions): Promise<Socket> {
@@ -170,6 +210,9 @@ export class PoolOutbound implements Outbound {
     // Absolute-form forwarding needs a pinned exit: the caller reads httpProxy(session) after the
     // dial to learn the member (failover may have changed it) and which header to send.
     const absoluteForm = opts.absoluteForm === true && pinned;
+    // Session.exit holds *this pool's* pin; a member reads the field as its own (a source-address
+    // member as its pinned binding), so members get the session without it.
+    const memberSession = memberView(s);
     while (m !== null) {
       tried.push(m);
       const left = deadline - this.now();
@@ -179,6 +222,7 @@ export class PoolOutbound implements Outbound {
       try {
         const sock = await m.outbound.dial(dest, {
           ...opts,
+          session: memberSession,
           connectTimeoutMs: attemptMs,
           absoluteForm: absoluteForm && (m.outbound.httpProxy?.(s) ?? null) !== null,
         });
@@ -207,13 +251,42 @@ export class PoolOutbound implements Outbound {
     );
   }
 
+  /**
+   * A UDP flow (SOCKS5 UDP ASSOCIATE, Shadowsocks UDP) through a member that can carry UDP — a
+   * SOCKS5 upstream, a source-address or direct member — chosen with the same tag filter, sticky
+   * session and rotation rules as connections (the association is the "connection"). A sticky
+   * session or interval whose member cannot carry UDP keeps that member for TCP and gets a second,
+   * UDP-capable one of its own. Setup failures by the exit fail over like dials.
+   */
   async openUdp(opts: Omit<DialOptions, 'connectTimeoutMs'>): Promise<UdpFlow> {
-    const m =
-      (opts.session.exit !== undefined ? this.byName.get(opts.session.exit) : undefined) ??
-      this.choose(opts.session, null);
-    if (!m.outbound.openUdp)
-      throw new FerryError('E_UNSUPPORTED', `pool ${this.name}: exit ${m.name} cannot relay UDP`);
-    return m.outbound.openUdp(opts);
+    const s = opts.session;
+    const maxAttempts = Math.min(this.cfg.maxAttempts ?? DEFAULTS.maxAttempts, this.members.length);
+    const pinnedExit = s.exit !== undefined ? this.byName.get(s.exit) : undefined;
+    let m: Member | null =
+      pinnedExit !== undefined && canUdp(pinnedExit) ? pinnedExit : this.choose(s, null, canUdp);
+    const tried: Member[] = [];
+    let lastErr: unknown = null;
+    while (m !== null) {
+      tried.push(m);
+      try {
+        const flow = await m.outbound.openUdp!({ ...opts, session: memberView(s) });
+        m.succeeded();
+        if (s.exit !== undefined && s.exit !== m.name) s.exit = m.name;
+        return new CountedFlow(flow, m);
+      } catch (err) {
+        lastErr = err;
+        if (opts.signal?.aborted || !isExitFault(err)) throw err;
+        m.faulted(err as Error, this.now());
+        if (tried.length >= maxAttempts) break;
+        m = this.chooseOrNull(s, tried, canUdp);
+      }
+    }
+    const last = lastErr instanceof Error ? lastErr.message : String(lastErr);
+    throw new FerryError(
+      lastErr instanceof FerryError ? lastErr.code : 'E_UPSTREAM_UNREACHABLE',
+      `pool ${this.name}: ${tried.length} UDP exit(s) failed; last: ${last}`,
+      { cause: lastErr },
+    );
   }
 
   state(): PoolState {
@@ -224,6 +297,16 @@ export class PoolOutbound implements Outbound {
       stickySessions: this.sticky.size,
       members: this.members.map((m) => m.state()),
     };
+  }
+
+  /** This pool runs active probes itself (probes: own and a probe configured). */
+  get probing(): boolean {
+    return this.prober !== null;
+  }
+
+  /** Applies probe results decided elsewhere (probes: external); unknown members are ignored. */
+  adoptProbeState(member: string, state: ProbeState): void {
+    this.byName.get(member)?.adoptProbeState(state);
   }
 
   /** Runs one round of active probes now (tests, `ferry exits --probe`). */
@@ -246,10 +329,15 @@ export class PoolOutbound implements Outbound {
     return p !== undefined && (p[SESSION_KEY] !== undefined || tagFilter(p) !== null);
   }
 
-  private choose(s: Session, exclude: readonly Member[] | null): Member {
-    const m = this.chooseOrNull(s, exclude);
+  private choose(s: Session, exclude: readonly Member[] | null, able: Capability | null = null): Member {
+    const m = this.chooseOrNull(s, exclude, able);
     if (m !== null) return m;
     const filter = tagFilter(s.params);
+    if (able !== null && !this.members.some((x) => able(x) && x.matches(filter)))
+      throw new FerryError(
+        'E_UNSUPPORTED',
+        `pool ${this.name}: no exit${filter ? ` with ${describe(filter)}` : ''} can relay UDP`,
+      );
     if (filter !== null && !this.members.some((x) => x.matches(filter)))
       throw new FerryError('E_POLICY_DENIED', `pool ${this.name}: no exit has ${describe(filter)}`);
     throw new FerryError(
@@ -258,24 +346,49 @@ export class PoolOutbound implements Outbound {
     );
   }
 
-  private chooseOrNull(s: Session, exclude: readonly Member[] | null): Member | null {
+  /**
+   * `able` restricts the choice to members with a capability (UDP). A sticky entry or interval
+   * member without it stays as it is for the others; the capable choice is kept under a key of its
+   * own (suffix CAPABLE_KEY).
+   */
+  private chooseOrNull(
+    s: Session,
+    exclude: readonly Member[] | null,
+    able: Capability | null = null,
+  ): Member | null {
     const now = this.now();
     const filter = tagFilter(s.params);
-    const candidates = this.candidates(filter, exclude, now);
+    const candidates = this.candidates(filter, exclude, now, able);
     if (candidates.length === 0) return null;
     const sid = s.params?.[SESSION_KEY];
     if (sid !== undefined && s.user !== null) {
-      const key = stickyKey(s.user, sid, filter);
-      const e = this.sticky.get(key, now);
-      const held = e !== undefined ? this.byName.get(e.member) : undefined;
+      let key = stickyKey(s.user, sid, filter);
+      let e = this.sticky.get(key, now);
+      let held = e !== undefined ? this.byName.get(e.member) : undefined;
+      if (held !== undefined && able !== null && !able(held)) {
+        key += CAPABLE_KEY;
+        e = this.sticky.get(key, now);
+        held = e !== undefined ? this.byName.get(e.member) : undefined;
+      }
       if (held !== undefined && candidates.includes(held)) return held;
-      const m = this.strategy.pick(candidates, s.dest.host);
+      const m = this.cfg.coordinated
+        ? rendezvous(candidates, key)
+        : this.strategy.pick(candidates, s.dest.host);
       this.sticky.set(key, m.name, this.sessionTtl(s), now);
       return m;
     }
-    if (this.rotation === 'interval') {
+    if (this.rotation === 'interval' && this.cfg.coordinated) {
+      const n = Math.floor(now / (this.cfg.rotationIntervalMs ?? 60_000));
       const fk = filter === null ? NO_FILTER_KEY : describe(filter);
-      const cur = this.epoch.get(fk);
+      return rendezvous(candidates, `${fk}\0${n}`);
+    }
+    if (this.rotation === 'interval') {
+      let fk = filter === null ? NO_FILTER_KEY : describe(filter);
+      let cur = this.epoch.get(fk);
+      if (cur !== undefined && able !== null && !able(cur.member)) {
+        fk += CAPABLE_KEY;
+        cur = this.epoch.get(fk);
+      }
       if (cur !== undefined && now < cur.until && candidates.includes(cur.member)) return cur.member;
       const m = this.strategy.pick(candidates, s.dest.host);
       // A member replaced because it failed keeps the rest of the epoch; a new epoch starts otherwise.
@@ -291,11 +404,13 @@ export class PoolOutbound implements Outbound {
     filter: Record<string, string> | null,
     exclude: readonly Member[] | null,
     now: number,
+    able: Capability | null,
   ): Member[] {
     const out: Member[] = [];
     let usable = 0;
     for (const m of this.members) {
       if (!m.matches(filter) || (exclude !== null && exclude.includes(m))) continue;
+      if (able !== null && !able(m)) continue;
       if (m.usable(now)) {
         usable++;
         out.push(m);
@@ -304,7 +419,7 @@ export class PoolOutbound implements Outbound {
     // With every matching member ejected, try them anyway rather than fail without trying: the
     // fault may have been transient, and a retry is the client's only chance.
     if (usable === 0 && exclude === null) {
-      for (const m of this.members) if (m.matches(filter)) out.push(m);
+      for (const m of this.members) if (m.matches(filter) && (able === null || able(m))) out.push(m);
     }
     return out;
   }
@@ -333,6 +448,13 @@ export class PoolOutbound implements Outbound {
   }
 }
 
+/** The session as a member sees it: without the pool's pin in `exit` (see dial). */
+function memberView(s: Session): Session {
+  if (s.exit === undefined) return s;
+  const { exit: _poolPin, ...rest } = s;
+  return rest;
+}
+
 /** Sticky keys are per user: one user can never ride (or steal) another user's session. */
 function stickyKey(user: string, sid: string, filter: Record<string, string> | null): string {
   return filter === null ? `${user}\0${sid}` : `${user}\0${sid}\0${describe(filter)}`;
@@ -343,4 +465,36 @@ function describe(filter: Record<string, string>): string {
     .sort()
     .map((k) => `${k}=${filter[k]}`)
     .join(',');
+}
+
+/** A member's UDP flow, counted among its open sessions (least-connections, `ferry exits`) until closed. */
+class CountedFlow implements UdpFlow {
+  private open = true;
+
+  constructor(
+    private readonly flow: UdpFlow,
+    private readonly member: Member,
+  ) {
+    member.active++;
+  }
+
+  send(data: Buffer, dest: Destination): void {
+    this.flow.send(data, dest);
+  }
+
+  onMessage(cb: (data: Buffer, from: { address: string; port: number }) => void): void {
+    this.flow.onMessage(cb);
+  }
+
+  onError(cb: (err: Error) => void): void {
+    this.flow.onError(cb);
+  }
+
+  close(): void {
+    if (this.open) {
+      this.open = false;
+      this.member.active--;
+    }
+    this.flow.close();
+  }
 }

@@ -77,6 +77,28 @@ class HashOfDestination implements Strategy {
   }
 }
 
+/**
+ * Weighted rendezvous hashing of `key`: a function of the key, the candidates' names and weights
+ * only — no state — so every process with the same candidates picks the same member (cluster
+ * workers agreeing on a sticky session's exit). Score weight / -ln(u), u uniform in (0,1) from the
+ * hash (Schindelhauer and Schomaker, "Weighted distributed hash tables", 2005): each member wins
+ * in proportion to its weight, and removing one moves only the keys it held.
+ */
+export function rendezvous(c: readonly Member[], key: string): Member {
+  let best = c[0]!;
+  let bestScore = -1;
+  const h = fnv1a(key, 0x811c9dc5);
+  for (const m of c) {
+    const u = (fnv1a(m.name, h) + 0.5) / 4294967296;
+    const score = m.weight / -Math.log(u);
+    if (score > bestScore) {
+      bestScore = score;
+      best = m;
+    }
+  }
+  return best;
+}
+
 /** FNV-1a, 32 bits, continuing from `h`; a final avalanche step spreads similar names apart. */
 export function fnv1a(s: string, h: number): number {
   for (let i = 0; i < s.length; i++) {

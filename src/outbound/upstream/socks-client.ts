@@ -1,5 +1,6 @@
-// The client side of SOCKS5 (RFC 1928, username/password per RFC 1929) and SOCKS4a (the SOCKS4
-// protocol document plus the 4A extension: DSTIP 0.0.0.x followed by the host name) CONNECT.
+// The client side of SOCKS5 (RFC 1928, username/password per RFC 1929: CONNECT and UDP ASSOCIATE)
+// and SOCKS4a (the SOCKS4 protocol document plus the 4A extension: DSTIP 0.0.0.x followed by the
+// host name) CONNECT.
 // Names are sent to the upstream as names ("remote DNS"), as the protocol intends.
 import ipaddr from 'ipaddr.js';
 import type { Duplex } from 'node:stream';
@@ -16,6 +17,7 @@ const M_NONE = 0x00;
 const M_USERPASS = 0x02;
 const M_NO_ACCEPTABLE = 0xff;
 const CMD_CONNECT = 0x01;
+const CMD_UDP_ASSOCIATE = 0x03;
 const ATYP_V4 = 0x01;
 const ATYP_DOMAIN = 0x03;
 const ATYP_V6 = 0x04;
@@ -37,6 +39,44 @@ export async function socks5Connect(
   cred: SocksCredentials | null,
   lim: Lim,
 ): Promise<void> {
+  await socks5Command(sock, CMD_CONNECT, dest, cred, lim);
+}
+
+/**
+ * UDP ASSOCIATE (§7) on a fresh control connection. DST is all zeros — "If the client is not in
+ * possession of the information at the time of the UDP ASSOCIATE, the client MUST use a port number
+ * and address of all zeros" — since behind NAT or a chain we cannot know the address the relay will
+ * see. Resolves with BND.ADDR/BND.PORT, the relay to send datagrams to; an all-zeros BND.ADDR (which
+ * some servers send) means "the address you reached me on", left to the caller.
+ */
+export async function socks5UdpAssociate(
+  sock: Duplex,
+  cred: SocksCredentials | null,
+  lim: Lim,
+): Promise<Destination> {
+  const reply = await socks5Command(sock, CMD_UDP_ASSOCIATE, ZERO_V4, cred, lim);
+  const atyp = reply[3];
+  if (atyp === ATYP_V4)
+    return { host: [...reply.subarray(4, 8)].join('.'), port: reply.readUInt16BE(8), kind: 'ipv4' };
+  if (atyp === ATYP_V6)
+    return {
+      host: ipaddr.fromByteArray([...reply.subarray(4, 20)]).toString(),
+      port: reply.readUInt16BE(20),
+      kind: 'ipv6',
+    };
+  throw exitFault(new FerryError('E_PROTOCOL', `${lim.what}: UDP relay address is not an IP address`));
+}
+
+const ZERO_V4: Destination = { host: '0.0.0.0', port: 0, kind: 'ipv4' };
+
+/** Method negotiation, credentials, one request; resolves with the success reply. */
+async function socks5Command(
+  sock: Duplex,
+  cmd: number,
+  dest: Destination,
+  cred: SocksCredentials | null,
+  lim: Lim,
+): Promise<Buffer> {
   const l = { ...lim, maxBytes: 512 };
   // §3: offer no-auth, and username/password when we have credentials.
   const greeting = cred ? Buffer.from([VER5, 2, M_NONE, M_USERPASS]) : Buffer.from([VER5, 1, M_NONE]);
@@ -70,23 +110,46 @@ export async function socks5Connect(
       ),
     );
   }
-  const reply = await exchange(sock, socks5Request(dest), frameSocks5Reply, l);
+  const reply = await exchange(sock, socks5Request(dest, cmd), frameSocks5Reply, l);
   const rep = reply[1]!;
   if (rep !== 0x00) throw socks5Error(rep, lim.what);
+  return reply;
 }
 
 /** §4: VER CMD RSV ATYP DST.ADDR DST.PORT. */
-export function socks5Request(dest: Destination): Buffer {
-  let addr: Buffer;
-  if (dest.kind === 'ipv4') addr = Buffer.from([ATYP_V4, ...dest.host.split('.').map(Number)]);
-  else if (dest.kind === 'ipv6') addr = Buffer.concat([Buffer.from([ATYP_V6]), ipv6Bytes(dest.host)]);
-  else {
+export function socks5Request(dest: Destination, cmd = CMD_CONNECT): Buffer {
+  return Buffer.concat([Buffer.from([VER5, cmd, 0x00]), socks5Address(dest)]);
+}
+
+/**
+ * ATYP DST.ADDR DST.PORT (§5), shared by requests and the UDP header (§7), which is RSV(2) FRAG
+ * followed by the same fields: `socks5Address(dest, 3)` leaves the three leading bytes zero.
+ */
+export function socks5Address(dest: Destination, lead = 0): Buffer {
+  let b: Buffer;
+  let o: number;
+  if (dest.kind === 'ipv4') {
+    b = Buffer.alloc(lead + 7);
+    b[lead] = ATYP_V4;
+    const parts = dest.host.split('.');
+    for (let i = 0; i < 4; i++) b[lead + 1 + i] = Number(parts[i]);
+    o = lead + 5;
+  } else if (dest.kind === 'ipv6') {
+    b = Buffer.alloc(lead + 19);
+    b[lead] = ATYP_V6;
+    ipv6Bytes(dest.host).copy(b, lead + 1);
+    o = lead + 17;
+  } else {
     const name = Buffer.from(dest.host, 'latin1');
     if (name.length > 255) throw new FerryError('E_BAD_REQUEST', 'host name longer than 255 bytes');
-    addr = Buffer.concat([Buffer.from([ATYP_DOMAIN, name.length]), name]);
+    b = Buffer.alloc(lead + 4 + name.length);
+    b[lead] = ATYP_DOMAIN;
+    b[lead + 1] = name.length;
+    name.copy(b, lead + 2);
+    o = lead + 2 + name.length;
   }
-  const port = Buffer.from([dest.port >> 8, dest.port & 0xff]);
-  return Buffer.concat([Buffer.from([VER5, CMD_CONNECT, 0x00]), addr, port]);
+  b.writeUInt16BE(dest.port, o);
+  return b;
 }
 
 /** §6: VER REP RSV ATYP BND.ADDR BND.PORT, whose length depends on ATYP. */

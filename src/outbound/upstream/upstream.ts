@@ -13,11 +13,12 @@ import { FerryError, fromDialError } from '../../core/errors.js';
 import { makeDestination, type Destination, type Session } from '../../core/session.js';
 import { ALLOW_ALL } from '../../router/address-guard.js';
 import { DirectOutbound } from '../direct.js';
-import type { DialOptions, HttpProxyForwarding, Outbound } from '../outbound.js';
+import type { DialOptions, HttpProxyForwarding, Outbound, UdpFlow } from '../outbound.js';
 import { resolveAllowed } from '../resolve.js';
 import { exitFault } from './fault.js';
 import { basicCredentials, httpConnect } from './http-connect.js';
-import { socks4aConnect, socks5Connect } from './socks-client.js';
+import { socks4aConnect, socks5Connect, socks5UdpAssociate } from './socks-client.js';
+import { Socks5UdpFlow } from './socks-udp.js';
 
 export type UpstreamProtocol = 'http' | 'https' | 'socks4a' | 'socks5';
 
@@ -39,6 +40,9 @@ export interface UpstreamConfig {
   forwardHttp?: boolean | undefined;
 }
 
+/** Time to set up a UDP association with a SOCKS5 upstream (UDP has no connect timeout of its own). */
+const UDP_SETUP_MS = 10_000;
+
 /** Dials the proxy when there is no `via`: from this host, to the configured (trusted) address. */
 const DIRECT_HOP = new DirectOutbound({ name: 'upstream-hop' });
 
@@ -54,6 +58,11 @@ export class UpstreamOutbound implements Outbound {
   private readonly authHeader: string | null;
   private readonly forwarding: HttpProxyForwarding | null;
   private readonly tlsOpts: ConnectionOptions | null;
+  /**
+   * Present on SOCKS5 upstreams reached directly: UDP ASSOCIATE (RFC 1928 §7). Through a `via` chain
+   * the datagrams could not follow (they go straight to the relay address), so there is none.
+   */
+  readonly openUdp?: (opts: Omit<DialOptions, 'connectTimeoutMs'>) => Promise<UdpFlow>;
 
   constructor(private readonly cfg: UpstreamConfig) {
     this.name = cfg.name;
@@ -63,8 +72,12 @@ export class UpstreamOutbound implements Outbound {
     const http = cfg.protocol === 'http' || cfg.protocol === 'https';
     this.authHeader =
       http && cfg.username !== undefined ? basicCredentials(cfg.username, cfg.password ?? '') : null;
+    // dns: local promises that names are resolved and guard-checked here; an absolute-form request
+    // would hand the name to the upstream, so those go through CONNECT to the checked address.
     this.forwarding =
-      http && cfg.forwardHttp !== false ? { key: this.name, proxyAuthorization: this.authHeader } : null;
+      http && cfg.forwardHttp !== false && cfg.dns !== 'local'
+        ? { key: this.name, proxyAuthorization: this.authHeader }
+        : null;
     this.tlsOpts =
       cfg.protocol === 'https'
         ? {
@@ -74,6 +87,26 @@ export class UpstreamOutbound implements Outbound {
             ...(cfg.tls?.ca ? { ca: cfg.tls.ca } : {}),
           }
         : null;
+    if (cfg.protocol === 'socks5' && cfg.via === undefined) this.openUdp = (o) => this.associateUdp(o);
+  }
+
+  private async associateUdp(opts: Omit<DialOptions, 'connectTimeoutMs'>): Promise<UdpFlow> {
+    const deadline = Date.now() + UDP_SETUP_MS;
+    const control = await this.connectProxy({ ...opts, connectTimeoutMs: UDP_SETUP_MS }, deadline);
+    let relay: Destination;
+    try {
+      relay = await socks5UdpAssociate(
+        control,
+        this.cfg.username !== undefined
+          ? { username: this.cfg.username, password: this.cfg.password ?? '' }
+          : null,
+        { deadline, signal: opts.signal, what: this.what },
+      );
+    } catch (err) {
+      control.destroy();
+      throw err;
+    }
+    return Socks5UdpFlow.open(control, relay, this.cfg.dns === 'local' ? opts.guard : null);
   }
 
   /** Host and port of the proxy (health probes connect here). */

@@ -1,6 +1,7 @@
 // wg(8) configuration files (`wg setconf`/`wg showconf` format, CONFIGURATION FILE FORMAT in wg(8)),
-// plus the wg-quick(8) additions that `ferry wg up` honours: Address and MTU (DNS, Table, Pre/PostUp
-// and the rest are reported as ignored rather than silently dropped).
+// plus the wg-quick(8) additions: Address and MTU (honoured by `ferry wg up`), and DNS, Table,
+// Pre/PostUp/Down, SaveConfig and Ferry's KillSwitch, which `ferry up` honours and `ferry wg up`
+// reports as ignored rather than silently dropping.
 //
 // Pure: parsing and conversion to UAPI `set` lines. Host names in Endpoint are resolved by the caller.
 import { parseAllowedIp, toHex, UapiError } from '../uapi/protocol.js';
@@ -22,7 +23,25 @@ export interface WgConfig {
   /** wg-quick keys. */
   addresses: string[];
   mtu: number | null;
+  /** wg-quick keys that only `ferry up` acts on (`ferry wg up` lists them in `ignored`). */
+  quick: WgQuickConfig;
   ignored: string[];
+}
+
+export interface WgQuickConfig {
+  /** DNS = entries that are IP addresses (nameservers). */
+  dns: string[];
+  /** DNS = entries that are not addresses: search domains (wg-quick(8), DNS). */
+  dnsSearch: string[];
+  /** Table = as written ('auto', 'off' or a number); null when absent (= auto). */
+  table: string | null;
+  preUp: string[];
+  postUp: string[];
+  preDown: string[];
+  postDown: string[];
+  saveConfig: boolean;
+  /** KillSwitch = true|false (Ferry's own key); null when absent. */
+  killSwitch: boolean | null;
 }
 
 export class ConfigError extends Error {
@@ -35,7 +54,25 @@ export class ConfigError extends Error {
   }
 }
 
-const WG_QUICK_IGNORED = new Set(['dns', 'table', 'preup', 'postup', 'predown', 'postdown', 'saveconfig']);
+const WG_QUICK_ONLY = new Set([
+  'dns',
+  'table',
+  'preup',
+  'postup',
+  'predown',
+  'postdown',
+  'saveconfig',
+  'killswitch',
+]);
+
+function parseBool(v: string, what: string, line: number): boolean {
+  const t = v.toLowerCase();
+  if (t === 'true' || t === 'yes' || t === 'on' || t === '1') return true;
+  if (t === 'false' || t === 'no' || t === 'off' || t === '0') return false;
+  throw new ConfigError(line, `${what} must be true or false, not '${v}'`);
+}
+
+const IP_TEXT = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]*)$/i;
 
 /** Decodes a standard base64 WireGuard key (44 characters, 32 bytes). */
 export function decodeKey(text: string): Uint8Array {
@@ -65,6 +102,17 @@ export function parseWgConfig(text: string): WgConfig {
     peers: [],
     addresses: [],
     mtu: null,
+    quick: {
+      dns: [],
+      dnsSearch: [],
+      table: null,
+      preUp: [],
+      postUp: [],
+      preDown: [],
+      postDown: [],
+      saveConfig: false,
+      killSwitch: null,
+    },
     ignored: [],
   };
   let section: 'none' | 'interface' | 'peer' = 'none';
@@ -132,8 +180,10 @@ export function parseWgConfig(text: string): WgConfig {
           cfg.mtu = parseNumberOrOff(value, 65535, 'MTU', n) || null;
           break;
         default:
-          if (WG_QUICK_IGNORED.has(key)) cfg.ignored.push(key);
-          else throw new ConfigError(n, `unknown [Interface] key '${line.slice(0, eq).trim()}'`);
+          if (!WG_QUICK_ONLY.has(key))
+            throw new ConfigError(n, `unknown [Interface] key '${line.slice(0, eq).trim()}'`);
+          cfg.ignored.push(key);
+          parseQuickKey(cfg.quick, key, value, list, n);
       }
     } else if (section === 'peer' && peer) {
       switch (key) {
@@ -167,6 +217,44 @@ export function parseWgConfig(text: string): WgConfig {
   }
   closePeer();
   return cfg;
+}
+
+function parseQuickKey(
+  q: WgQuickConfig,
+  key: string,
+  value: string,
+  list: () => string[],
+  line: number,
+): void {
+  switch (key) {
+    case 'dns':
+      for (const v of list()) (IP_TEXT.test(v) ? q.dns : q.dnsSearch).push(v);
+      break;
+    case 'table':
+      if (!/^(auto|off|\d+)$/i.test(value))
+        throw new ConfigError(line, `Table must be auto, off or a table number, not '${value}'`);
+      q.table = value.toLowerCase();
+      break;
+    // Hooks are whole lines: a comma in a shell command is not a list separator (wg-quick(8)).
+    case 'preup':
+      q.preUp.push(value);
+      break;
+    case 'postup':
+      q.postUp.push(value);
+      break;
+    case 'predown':
+      q.preDown.push(value);
+      break;
+    case 'postdown':
+      q.postDown.push(value);
+      break;
+    case 'saveconfig':
+      q.saveConfig = parseBool(value, 'SaveConfig', line);
+      break;
+    case 'killswitch':
+      q.killSwitch = parseBool(value, 'KillSwitch', line);
+      break;
+  }
 }
 
 /**

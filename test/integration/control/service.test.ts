@@ -12,7 +12,7 @@ import { ControlService } from '../../../src/control/service/index.js';
 import { localPrincipal } from '../../../src/control/service/principal.js';
 import { openSqliteStore } from '../../../src/control/store/sqlite.js';
 import type { Store } from '../../../src/control/store/types.js';
-import { UsageWriter } from '../../../src/control/usage-writer.js';
+import { UsageManager } from '../../../src/control/enforcement/usage-manager.js';
 import { FerryError } from '../../../src/core/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-svc-'));
@@ -272,12 +272,16 @@ describe('tokens and scopes', () => {
 });
 
 describe('usage, audit, privacy', () => {
-  it('counts usage through the batch writer and reports it against the quota', async () => {
+  it('counts usage through the data plane usage manager and reports it against the quota', async () => {
     const alice = (await loadProxyUsers(store, clock)).find((l) => l.username === 'alice')!;
-    const w = new UsageWriter(store, { intervalMs: 60_000, now: () => clock });
-    w.add(alice.userId, 1000, 24);
-    w.add(alice.userId, 0, 1000);
-    await w.close();
+    const m = new UsageManager({ store, flushMs: 0, now: () => clock });
+    await m.setPolicies([{ userId: alice.userId, name: 'alice', tier: null }]);
+    const meter = m.meter('alice');
+    meter.up(1000);
+    meter.down(24);
+    meter.down(1000);
+    meter.close();
+    await m.close();
     const [r] = await admin.usage.report('alice');
     assert.deepEqual([r!.bytesUp, r!.bytesDown, r!.bytesTotal, r!.period], [1000, 1024, 2024, 'month']);
     assert.equal(r!.remaining, 10 * 2 ** 30 - 2024);

@@ -228,6 +228,11 @@ export function storeSuite(getStore: () => Store): void {
       (await s.listConnections({ user: 'subj' })).map((c) => c.at),
       [5000],
     );
+    // Every field comes back as written (types included), a session without a user too.
+    assert.deepEqual((await s.listConnections({ user: 'subj' }))[0], { at: 5000, ...rec });
+    await s.addConnections([{ ...rec, at: 6000, user: null, source: '[::1]:9', destination: 'é.test:1' }]);
+    const anon = (await s.listConnections({ since: 5500 })).find((c) => c.at === 6000);
+    assert.deepEqual(anon, { ...rec, at: 6000, user: null, source: '[::1]:9', destination: 'é.test:1' });
   });
 
   it('exports a user without secrets, and forgets them with a pseudonym in the audit trail', async () => {

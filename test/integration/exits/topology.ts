@@ -7,7 +7,7 @@
 // Exits have no route to gw's other links, so the origin sees exit i as 10.60.i.2; gw's own traffic
 // (direct outbounds, the IPv6 prefix fd00:77::/64 routed to gw) reaches the origin through wan.
 // Every process runs inside a namespace; destroy() kills them and deletes the namespaces.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,9 @@ export const ORIGIN6 = 'fd00:99::2';
 export const PREFIX6 = 'fd00:77::/64';
 export const UP_USER = 'hop';
 export const UP_PASS = 'hop-secret';
+
+/** The zone the origin's DNS server answers for (opts.dns): every name in it is ORIGIN. */
+export const DNS_ZONE = 'audit.ferry.test';
 
 export type ExitKind = 'squid' | 'tinyproxy' | 'danted' | 'ferry';
 
@@ -61,7 +64,12 @@ function sh(ns: Netns, cmd: string): void {
 
 export async function buildTopology(
   kinds: ExitKind[],
-  opts: { variants?: Record<string, string> } = {},
+  /**
+   * dns: the origin also serves DNS for DNS_ZONE, and gw and every exit use it as their resolver
+   * (/etc/netns/NAME/resolv.conf, which `ip netns exec` mounts over /etc/resolv.conf; squid is told
+   * directly).
+   */
+  opts: { variants?: Record<string, string>; dns?: boolean } = {},
 ): Promise<Topology> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-exits-'));
   chmodSync(dir, 0o777); // squid and tinyproxy drop privileges and write their pid files here
@@ -88,7 +96,10 @@ export async function buildTopology(
     spawn,
     async destroy() {
       await Promise.all(procs.map((p) => p.kill('SIGKILL')));
-      for (const n of made) n.destroy();
+      for (const n of made) {
+        n.destroy();
+        rmSync(join('/etc/netns', n.name), { recursive: true, force: true });
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -105,9 +116,16 @@ export async function buildTopology(
     origin.ip(['-6', 'route', 'add', 'default', 'via', 'fd00:99::1']);
     wan.ip(['-6', 'route', 'add', PREFIX6, 'via', 'fd00:70::1']);
 
+    const useOriginDns = (ns: Netns): void => {
+      if (!opts.dns) return;
+      mkdirSync(join('/etc/netns', ns.name), { recursive: true });
+      writeFileSync(join('/etc/netns', ns.name, 'resolv.conf'), `nameserver ${ORIGIN}\n`);
+    };
+    useOriginDns(gw);
     kinds.forEach((kind, idx) => {
       const i = idx + 1;
       const ns = mk(`e${i}`);
+      useOriginDns(ns);
       veth(gw, `10.50.${i}.1/24`, ns, `10.50.${i}.2/24`);
       veth(ns, `10.60.${i}.2/24`, wan, `10.60.${i}.1/24`);
       ns.ip(['route', 'add', 'default', 'via', `10.60.${i}.1`]);
@@ -121,7 +139,7 @@ export async function buildTopology(
         egress: `10.60.${i}.2`,
         proc: null,
         async start() {
-          exit.proc = spawn(ns, exitCommand(kind, dir, i, server, port));
+          exit.proc = spawn(ns, exitCommand(kind, dir, i, server, port, opts.dns === true));
           await waitFor(
             `${kind} in ${ns.name} to listen on ${server}:${port}`,
             async () => {
@@ -161,7 +179,8 @@ export async function buildTopology(
       script,
       `import { startCheckOrigin } from ${JSON.stringify(CHECK_ORIGIN_JS)};\n` +
         `const variants = new Map(Object.entries(${JSON.stringify(opts.variants ?? {})}).map(([k, v]) => [k, Buffer.from(v)]));\n` +
-        `const o = await startCheckOrigin({ host: '::', port: 80, tlsPort: 443, variants });\n` +
+        `const dns = ${opts.dns ? JSON.stringify({ port: 53, zone: DNS_ZONE, answer4: ORIGIN }) : 'undefined'};\n` +
+        `const o = await startCheckOrigin({ host: '::', port: 80, tlsPort: 443, variants, dns });\n` +
         `console.log('ready', o.port, o.tlsPort);\n`,
     );
     const op = spawn(origin, ['node', script]);
@@ -180,7 +199,19 @@ export async function buildTopology(
   }
 }
 
-function exitCommand(kind: ExitKind, dir: string, i: number, server: string, port: number): string[] {
+/** Where squid and tinyproxy exit i log the requests they get. */
+export function accessLogPath(dir: string, kind: 'squid' | 'tinyproxy', i: number): string {
+  return join(dir, `${kind}${i}-access.log`);
+}
+
+function exitCommand(
+  kind: ExitKind,
+  dir: string,
+  i: number,
+  server: string,
+  port: number,
+  originDns: boolean,
+): string[] {
   switch (kind) {
     case 'squid': {
       const conf = join(dir, `squid${i}.conf`);
@@ -193,13 +224,16 @@ function exitCommand(kind: ExitKind, dir: string, i: number, server: string, por
           'forwarded_for on',
           'cache deny all',
           'cache_mem 0 MB',
-          'access_log none',
+          // Client address:port, method and URL of every request: tests read how requests arrive.
+          'logformat ferrytest %>a:%>p %rm %ru',
+          'strip_query_terms off',
+          `access_log stdio:${accessLogPath(dir, 'squid', i)} ferrytest`,
           'cache_store_log none',
           `cache_log ${join(dir, `squid${i}.log`)}`,
           `pid_filename ${join(dir, `squid${i}.pid`)}`,
           `coredump_dir ${dir}`,
           'pinger_enable off',
-          'dns_nameservers 127.0.0.1',
+          `dns_nameservers ${originDns ? ORIGIN : '127.0.0.1'}`,
           'shutdown_lifetime 0 seconds',
           '',
         ].join('\n'),
@@ -217,7 +251,8 @@ function exitCommand(kind: ExitKind, dir: string, i: number, server: string, por
           `Listen ${server}`,
           'Timeout 60',
           'MaxClients 256',
-          'LogLevel Critical',
+          'LogLevel Connect', // logs each request line (tests read how requests arrive)
+          `LogFile "${accessLogPath(dir, 'tinyproxy', i)}"`,
           `PidFile "${join(dir, `tinyproxy${i}.pid`)}"`,
           'DisableViaHeader Yes',
           '',
@@ -238,7 +273,7 @@ function exitCommand(kind: ExitKind, dir: string, i: number, server: string, por
           'user.privileged: root',
           'user.unprivileged: nobody',
           'client pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }',
-          'socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect }',
+          'socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect udpassociate udpreply }',
           '',
         ].join('\n'),
       );

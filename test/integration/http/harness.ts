@@ -100,7 +100,7 @@ export async function startProxy(o: ProxyOptions = {}): Promise<Proxy> {
     timeouts: () => timeouts,
     limits: () => limits,
     http: () => http,
-    accessLog: () => o.accessLog ?? 'off',
+    accessLog: () => o.accessLog ?? 'minimal',
     tracker: new ConnTracker(),
   };
   const handler = createHttpHandler(ctx);

@@ -10,10 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { startConnect } from '../../../src/cli/connect.js';
-import { loadShadowsocksUsers } from '../../../src/control/data-plane.js';
 import { openStore } from '../../../src/control/open-store.js';
 import { silentLogger } from '../../../src/core/logger.js';
-import type { SsUserEntry } from '../../../src/inbound/shadowsocks/keys.js';
 import { startGateway } from '../../../src/server/gateway.js';
 import { parseSsUri } from '../../../src/share/ss-uri.js';
 import { runFerry } from '../../helpers/ferry.js';
@@ -36,7 +34,6 @@ describe('Shadowsocks share links (user show → connect)', { skip: skipReason(n
   let origin: HttpOrigin;
   let config: Record<string, unknown>;
   const cleanups: (() => Promise<void> | void)[] = [];
-  let snapshot: SsUserEntry[] = [];
   let refresh: () => Promise<void>;
 
   before(async () => {
@@ -63,15 +60,14 @@ describe('Shadowsocks share links (user show → connect)', { skip: skipReason(n
       timeouts: { handshake: 1 },
     };
     writeFileSync(cfgFile, stringify(config));
-    // A gateway from the same config whose key table also holds the store's keys (what `ferry serve`
-    // does with the data plane's snapshot), refreshed by the tests after each store change.
+    // A gateway on the same store, as `ferry serve` runs it: the management plane's snapshot feeds the
+    // inbound's key table. The tests reload the snapshot after each store change instead of waiting
+    // for the poll.
     const store = await openStore({ dataDir: dir });
     cleanups.push(() => store.close());
-    refresh = async () => {
-      snapshot = await loadShadowsocksUsers(store);
-    };
-    const gw = await startGateway(config, { log: silentLogger(), shadowsocksUsers: () => snapshot });
+    const gw = await startGateway(config, { log: silentLogger(), store });
     cleanups.push(() => gw.close(0));
+    refresh = () => gw.management!.reload();
   });
   after(async () => {
     for (const c of cleanups.reverse()) await c();

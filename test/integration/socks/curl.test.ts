@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { skipReason } from '../../helpers/prereq.js';
 import { runAsync } from '../../helpers/proc.js';
+import { waitFor } from '../../helpers/wait.js';
 import { PASSWORD, startOrigin, startRig, USER, type Origin, type Rig } from './harness.js';
 
 const needs = { tools: ['curl'] };
@@ -57,7 +58,10 @@ describe('SOCKS inbound with curl', { skip: skipReason(needs) }, () => {
     it('SOCKS5 with a host name: the name is resolved by the gateway, not by curl', async () => {
       const body = await curlOk(['--socks5-hostname', `127.0.0.1:${open.port}`, byName()]);
       assert.equal(body, 'hello from 127.0.0.1\n');
-      assert.ok(records(open).includes(`localhost:${origin.port}`), `records: ${records(open).join(', ')}`);
+      // The record is written when the session ends, which may be just after curl has exited.
+      await waitFor(`a record for localhost:${origin.port}`, () =>
+        records(open).includes(`localhost:${origin.port}`),
+      );
     });
 
     it('SOCKS5 with an IPv4 literal', async () => {
@@ -67,7 +71,9 @@ describe('SOCKS inbound with curl', { skip: skipReason(needs) }, () => {
     it('SOCKS5 to an IPv6 destination [::1]', async () => {
       const body = await curlOk(['--socks5', `127.0.0.1:${open.port}`, `http://[::1]:${origin6.port}/small`]);
       assert.equal(body, 'hello from ::1\n');
-      assert.ok(open.logs.some((l) => l.msg === 'session' && l.dest === `[::1]:${origin6.port}`));
+      await waitFor('the session record', () =>
+        open.logs.some((l) => l.msg === 'session' && l.dest === `[::1]:${origin6.port}`),
+      );
     });
 
     it('SOCKS4 (curl resolves, sends IPv4)', async () => {
@@ -77,7 +83,9 @@ describe('SOCKS inbound with curl', { skip: skipReason(needs) }, () => {
     it('SOCKS4a (host name sent to the gateway)', async () => {
       const before = records(open).filter((d) => d.startsWith('localhost:')).length;
       assert.equal(await curlOk(['--socks4a', `127.0.0.1:${open.port}`, byName()]), 'hello from 127.0.0.1\n');
-      assert.equal(records(open).filter((d) => d.startsWith('localhost:')).length, before + 1);
+      await waitFor('one more localhost record', () =>
+        records(open).filter((d) => d.startsWith('localhost:')).length === before + 1 ? true : undefined,
+      );
     });
 
     it('clients that send credentials anyway still get through (no-auth is selected / USERID ignored)', async () => {
@@ -97,10 +105,10 @@ describe('SOCKS inbound with curl', { skip: skipReason(needs) }, () => {
       const got = readFileSync(file);
       assert.equal(got.length, origin.bigSize);
       assert.equal(createHash('sha256').update(got).digest('hex'), origin.bigSha256);
-      const rec = open.logs.find(
-        (l) => l.msg === 'session' && typeof l.down === 'number' && l.down > origin.bigSize,
+      // The access record counts the downloaded bytes.
+      await waitFor('a record with the downloaded bytes', () =>
+        open.logs.find((l) => l.msg === 'session' && typeof l.down === 'number' && l.down > origin.bigSize),
       );
-      assert.ok(rec, 'the access record counts the downloaded bytes');
     });
 
     it('a 20 MB download over SOCKS4 arrives intact', async () => {
@@ -134,7 +142,9 @@ describe('SOCKS inbound with curl', { skip: skipReason(needs) }, () => {
         await curlOk(['--socks5', `127.0.0.1:${authed.port}`, '--proxy-user', creds, url()]),
         'hello from 127.0.0.1\n',
       );
-      assert.ok(authed.logs.some((l) => l.msg === 'session' && l.user === USER));
+      await waitFor('the session record', () =>
+        authed.logs.some((l) => l.msg === 'session' && l.user === USER),
+      );
     });
 
     it('SOCKS5 credentials in the proxy URL', async () => {
@@ -159,7 +169,9 @@ describe('SOCKS inbound with curl', { skip: skipReason(needs) }, () => {
     it('SOCKS5 without credentials is refused (no acceptable method)', async () => {
       const r = await curl(['--socks5-hostname', `127.0.0.1:${authed.port}`, byName()]);
       assert.notEqual(r.code, 0);
-      assert.ok(authed.logs.some((l) => l.msg === 'session refused' && l.code === 'E_AUTH_REQUIRED'));
+      await waitFor('the session record', () =>
+        authed.logs.some((l) => l.msg === 'session refused' && l.code === 'E_AUTH_REQUIRED'),
+      );
     });
 
     it('SOCKS5 with a wrong password is refused', async () => {
@@ -171,7 +183,9 @@ describe('SOCKS inbound with curl', { skip: skipReason(needs) }, () => {
         byName(),
       ]);
       assert.notEqual(r.code, 0);
-      assert.ok(authed.logs.some((l) => l.msg === 'session refused' && l.code === 'E_AUTH'));
+      await waitFor('the session record', () =>
+        authed.logs.some((l) => l.msg === 'session refused' && l.code === 'E_AUTH'),
+      );
     });
 
     it('SOCKS4 with a bare user id (no password) is refused', async () => {
@@ -179,7 +193,9 @@ describe('SOCKS inbound with curl', { skip: skipReason(needs) }, () => {
       // curl puts only the user name of --proxy-user into USERID.
       const r = await curl(['--socks4', `127.0.0.1:${authed.port}`, '--proxy-user', creds, url()]);
       assert.notEqual(r.code, 0);
-      assert.equal(authed.logs.filter((l) => l.code === 'E_AUTH_REQUIRED').length, n + 1);
+      await waitFor('one more E_AUTH_REQUIRED record', () =>
+        authed.logs.filter((l) => l.code === 'E_AUTH_REQUIRED').length === n + 1 ? true : undefined,
+      );
     });
 
     it('SOCKS4a with a wrong password is refused', async () => {

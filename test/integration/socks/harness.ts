@@ -96,7 +96,7 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
     timeouts: () => timeouts,
     limits: () => limits,
     http: () => ({ via: false, xForwardedFor: false }),
-    accessLog: () => opts.accessLog ?? 'off',
+    accessLog: () => opts.accessLog ?? 'minimal',
     tracker,
   };
   const socks = createSocksHandler(ctx);

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadConfigFile, validateConfig } from '../../../src/config/load.js';
+import { privacyOf } from '../../../src/config/schema.js';
 
 function errorOf(fn: () => unknown): string {
   try {
@@ -18,7 +19,7 @@ test('a minimal config gets secure defaults', () => {
   const c = validateConfig({ inbounds: [{ name: 'h', type: 'http', listen: '127.0.0.1:0' }] });
   assert.equal(c.router.default, 'direct');
   assert.deepEqual(c.router.allow_destinations, []);
-  assert.equal(c.log.access_log, 'off');
+  assert.deepEqual(privacyOf(c), { mode: 'minimal', retentionMs: 30 * 86_400_000 });
   assert.equal(c.timeouts.handshake, 10_000);
   assert.equal(c.inbounds[0]!.allow_open, false);
   assert.equal(c.inbounds[0]!.http.via, false);
@@ -74,5 +75,27 @@ test('duplicate names and bad users are refused', () => {
   assert.match(
     errorOf(() => validateConfig({ inbounds: [i], users: [{ name: 'a:b', password: 'x' }] })),
     /users\[0\]\.name/,
+  );
+});
+
+test('logging: a mode or { mode, retention }; log.access_log is the older spelling and may not disagree', () => {
+  const base = { inbounds: [{ name: 'h', type: 'http', listen: '127.0.0.1:0' }] };
+  assert.equal(privacyOf(validateConfig({ ...base, logging: 'none' })).mode, 'none');
+  assert.deepEqual(privacyOf(validateConfig({ ...base, logging: { mode: 'audit', retention: '7d' } })), {
+    mode: 'audit',
+    retentionMs: 7 * 86_400_000,
+  });
+  assert.equal(privacyOf(validateConfig({ ...base, log: { access_log: 'audit' } })).mode, 'audit');
+  assert.match(
+    errorOf(() => validateConfig({ ...base, logging: 'none', log: { access_log: 'audit' } })),
+    /log\.access_log: disagrees with logging: none/,
+  );
+  assert.match(
+    errorOf(() => validateConfig({ ...base, logging: 'everything' })),
+    /logging/,
+  );
+  assert.match(
+    errorOf(() => validateConfig({ ...base, store: { backend: 'postgres' } })),
+    /store.*postgres needs url/,
   );
 });

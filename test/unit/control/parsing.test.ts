@@ -9,8 +9,6 @@ import {
   hashToken,
   TOKEN_PATTERN,
 } from '../../../src/control/service/secrets.js';
-import type { Store, UsageRow } from '../../../src/control/store/types.js';
-import { UsageWriter } from '../../../src/control/usage-writer.js';
 
 describe('parseSize', () => {
   it('takes binary suffixes, bytes, and unlimited', () => {
@@ -65,35 +63,5 @@ describe('secrets', () => {
     assert.notEqual(generateToken(), t);
     assert.match(hashToken(t), /^[0-9a-f]{64}$/);
     assert.match(generatePassword(), /^[A-Za-z0-9_-]{32}$/);
-  });
-});
-
-describe('UsageWriter', () => {
-  it('batches per user and day, and keeps a failed batch for the next flush', async () => {
-    const written: UsageRow[][] = [];
-    let fail = true;
-    const store = {
-      async addUsage(rows: UsageRow[]) {
-        if (fail) throw new Error('database is locked');
-        written.push(rows.map((r) => ({ ...r })));
-      },
-    } as unknown as Store;
-    let now = Date.UTC(2030, 0, 1, 23);
-    const w = new UsageWriter(store, { intervalMs: 3_600_000, now: () => now });
-    w.add(1, 10, 20);
-    w.add(1, 1, 2);
-    w.add(2, 0, 0); // nothing to count
-    await w.flush(); // fails: the rows stay
-    w.add(1, 100, 0);
-    now += 3_600_000; // the next UTC day
-    w.add(1, 5, 5);
-    fail = false;
-    await w.close();
-    assert.deepEqual(written, [
-      [
-        { userId: 1, day: Date.UTC(2030, 0, 1), bytesUp: 111, bytesDown: 22 },
-        { userId: 1, day: Date.UTC(2030, 0, 2), bytesUp: 5, bytesDown: 5 },
-      ],
-    ]);
   });
 });

@@ -22,12 +22,24 @@ function tier(p: Partial<Tier>): Tier {
   };
 }
 
-/** The slice of a Store the manager uses, kept in memory: the usage rows it receives. */
+/**
+ * The slice of a Store the manager uses, kept in memory: the usage rows it receives, on top of
+ * `initial` bytes user 7 had already used (written by an earlier run or another process).
+ */
 function usageStore(initial = 0): { store: Store; rows: UsageRow[] } {
-  const rows: UsageRow[] = [];
+  const rows: UsageRow[] = [{ userId: 7, day: 0, bytesUp: initial, bytesDown: 0 }];
   const store = {
-    addUsage: async (r: UsageRow[]) => void rows.push(...r),
-    usageSince: async () => ({ bytesUp: initial, bytesDown: 0 }),
+    addUsage: async (r: UsageRow[]) => void rows.push(...r.map((x) => ({ ...x }))),
+    usageTotals: async () => {
+      const sums = new Map<number, { userId: number; bytesUp: number; bytesDown: number }>();
+      for (const r of rows) {
+        const s = sums.get(r.userId) ?? { userId: r.userId, bytesUp: 0, bytesDown: 0 };
+        s.bytesUp += r.bytesUp;
+        s.bytesDown += r.bytesDown;
+        sums.set(r.userId, s);
+      }
+      return [...sums.values()];
+    },
   } as unknown as Store;
   return { store, rows };
 }
@@ -60,11 +72,29 @@ test('quota: sessions are refused once spent, open ones are aborted, usage is fl
   );
   await m.flush();
   assert.deepEqual(
-    rows.map((r) => [r.userId, r.bytesUp, r.bytesDown]),
+    rows.slice(1).map((r) => [r.userId, r.bytesUp, r.bytesDown]),
     [[7, 60, 40]],
   );
   await m.flush();
-  assert.equal(rows.length, 1, 'nothing pending, nothing written');
+  assert.equal(rows.length, 2, 'nothing pending, nothing written');
+  assert.equal(
+    code(() => m.admit('amy', 'proxy', 'direct')),
+    'E_QUOTA',
+    'still spent after re-reading the store',
+  );
+});
+
+test('usage another process wrote counts toward the quota after the next flush (workers, nodes)', async () => {
+  const { store, rows } = usageStore(0);
+  const m = new UsageManager({ store, flushMs: 0 });
+  await m.setPolicies([{ userId: 7, name: 'amy', tier: tier({ quotaBytes: 1000 }) }]);
+  const meter = m.meter('amy');
+  meter.down(400);
+  rows.push({ userId: 7, day: 0, bytesUp: 0, bytesDown: 500 }); // another worker's batch
+  assert.equal(meter.signal!.aborted, false);
+  await m.flush(); // writes our 400, reads 900
+  meter.down(100);
+  assert.equal(meter.signal!.aborted, true, '400 + 500 + 100 reach the quota');
 });
 
 test('tier rules: inbound kinds, exits, concurrent connections, expiry', async () => {
@@ -130,7 +160,7 @@ test('a failed flush keeps the bytes for the next one', async () => {
       if (fail) throw new Error('disk full');
       rows.push(...r);
     },
-    usageSince: async () => ({ bytesUp: 0, bytesDown: 0 }),
+    usageTotals: async () => [],
   } as unknown as Store;
   const errors: string[] = [];
   const m = new UsageManager({ store, flushMs: 0, onError: (e) => errors.push(e.message) });
@@ -148,4 +178,27 @@ test('quota periods', () => {
   assert.equal(periodStart('month', now), Date.UTC(2026, 10, 1));
   assert.equal(periodStart('rolling30', now), Date.UTC(2026, 9, 28));
   assert.equal(dayOf(now), Date.UTC(2026, 10, 26));
+});
+
+test('bytes of one flush period are written as one row per user and day', async () => {
+  const { store, rows } = usageStore(0);
+  let now = Date.UTC(2030, 0, 1, 23);
+  const m = new UsageManager({ store, flushMs: 0, now: () => now });
+  await m.setPolicies([
+    { userId: 7, name: 'amy', tier: null },
+    { userId: 8, name: 'bo', tier: null },
+  ]);
+  const a = m.meter('amy');
+  const b = m.meter('bo');
+  a.up(10);
+  a.down(20);
+  b.up(0); // nothing to count: no row
+  await m.flush();
+  now += 3_600_000; // the next UTC day
+  a.up(5);
+  await m.close();
+  assert.deepEqual(rows.slice(1), [
+    { userId: 7, day: Date.UTC(2030, 0, 1), bytesUp: 10, bytesDown: 20 },
+    { userId: 7, day: Date.UTC(2030, 0, 2), bytesUp: 5, bytesDown: 0 },
+  ]);
 });

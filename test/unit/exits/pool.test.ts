@@ -17,9 +17,12 @@ class FakeExit implements Outbound {
   dials = 0;
   broken = false;
   destRefuses = false;
+  /** Session.exit as the member saw it on its last dial. */
+  sawExit: string | undefined = 'never dialed';
   constructor(readonly name: string) {}
-  async dial(_d: unknown, _o: DialOptions): Promise<Socket> {
+  async dial(_d: unknown, o: DialOptions): Promise<Socket> {
     this.dials++;
+    this.sawExit = o.session.exit;
     if (this.broken) throw exitFault(new FerryError('E_UPSTREAM_REFUSED', `${this.name} is down`));
     if (this.destRefuses) throw new FerryError('E_UPSTREAM_REFUSED', 'destination refused');
     const s = new EventEmitter() as unknown as Socket & { exit: string };
@@ -261,5 +264,63 @@ describe('pool outbound', () => {
     s1.emit('close');
     assert.equal(pool.state().members.find((m) => m.name === s1.exit)!.active, 0);
     pool.close();
+  });
+
+  it("a member never sees the pool's pin in Session.exit (it would read it as its own)", async () => {
+    const { pool, exits } = makePool({ rotation: 'request' });
+    const s = session('alice');
+    pool.selectExit(s);
+    assert.ok(s.exit !== undefined);
+    const used = await exitOf(pool, s);
+    assert.equal(exits.find((e) => e.name === used)!.sawExit, undefined);
+    assert.equal(s.exit, used); // the caller's session keeps the pin
+    pool.close();
+  });
+
+  it('coordinated (cluster workers): two pools agree on every sticky session, whatever their history', async () => {
+    const one = makePool({ coordinated: true });
+    const two = makePool({ coordinated: true });
+    // Different histories: the second pool has served other sessions first.
+    for (let i = 0; i < 7; i++) await exitOf(two.pool, session('bob', { session: `other${i}` }));
+    const chosen = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const params = { session: `s${i}` };
+      const a = await exitOf(one.pool, session('alice', params));
+      assert.equal(await exitOf(two.pool, session('alice', params)), a, `session s${i}`);
+      chosen.add(a);
+    }
+    // Still a spread over the members, not one exit for everybody.
+    assert.equal(chosen.size, 4, [...chosen].join(' '));
+    // A member that dies moves only its own sessions, identically in both.
+    one.exits[0]!.broken = true;
+    two.exits[0]!.broken = true;
+    for (let i = 0; i < 40; i++) {
+      const params = { session: `t${i}` };
+      assert.equal(
+        await exitOf(one.pool, session('carol', params)),
+        await exitOf(two.pool, session('carol', params)),
+      );
+    }
+    one.pool.close();
+    two.pool.close();
+  });
+
+  it('coordinated interval rotation: pools agree within an interval and move on at its end', async () => {
+    const one = makePool({ coordinated: true, rotation: 'interval', rotationIntervalMs: 60_000 });
+    const two = makePool({ coordinated: true, rotation: 'interval', rotationIntervalMs: 60_000 });
+    const seen = new Set<string>();
+    for (let k = 0; k < 12; k++) {
+      const a = await exitOf(one.pool, session(null));
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await exitOf(one.pool, session(null)), a);
+        assert.equal(await exitOf(two.pool, session(null)), a);
+      }
+      seen.add(a);
+      one.clock.advance(60_000);
+      two.clock.advance(60_000);
+    }
+    assert.ok(seen.size >= 2, `twelve intervals, one exit: ${[...seen].join(' ')}`);
+    one.pool.close();
+    two.pool.close();
   });
 });

@@ -86,19 +86,54 @@ describe('hop-by-hop header rewriting', () => {
         'Upgrade: h2c\r\nContent-Length: 3\r\nX-End: 2\r\n\r\n',
     );
     frameRequest(h);
-    const out = originRequestHead(h, target, { upgrade: false, via: false, forwardedFor: null });
+    const out = originRequestHead(h, target, {
+      upgrade: false,
+      via: false,
+      forwardedFor: null,
+      upstreamProxy: null,
+    });
     assert.equal(out, 'POST /p HTTP/1.1\r\nHost: o.example:81\r\nContent-Length: 3\r\nX-End: 2\r\n\r\n');
   });
 
   it('adds Via and appends to X-Forwarded-For only when asked', () => {
     const h = parseRequestHead('GET http://o.example:81/p HTTP/1.0\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n');
     assert.equal(
-      originRequestHead(h, target, { upgrade: false, via: true, forwardedFor: '127.0.0.2' }),
+      originRequestHead(h, target, {
+        upgrade: false,
+        via: true,
+        forwardedFor: '127.0.0.2',
+        upstreamProxy: null,
+      }),
       'GET /p HTTP/1.1\r\nHost: o.example:81\r\nVia: 1.0 ferry\r\nX-Forwarded-For: 10.0.0.1, 127.0.0.2\r\n\r\n',
     );
     assert.equal(
-      originRequestHead(h, target, { upgrade: false, via: false, forwardedFor: null }),
+      originRequestHead(h, target, { upgrade: false, via: false, forwardedFor: null, upstreamProxy: null }),
       'GET /p HTTP/1.1\r\nHost: o.example:81\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n',
+    );
+  });
+
+  it("to an HTTP upstream proxy: absolute-form, its Proxy-Authorization instead of the client's", () => {
+    const h = parseRequestHead(
+      'GET http://o.example:81/p?q=1 HTTP/1.1\r\nHost: o.example:81\r\nProxy-Authorization: Basic Y2xpZW50OnB3\r\nAccept: */*\r\n\r\n',
+    );
+    const t = parseAbsoluteForm('http://o.example:81/p?q=1#frag') as Target;
+    assert.equal(
+      originRequestHead(h, t, {
+        upgrade: false,
+        via: false,
+        forwardedFor: null,
+        upstreamProxy: { proxyAuthorization: 'Basic dXA6c2VjcmV0' },
+      }),
+      'GET http://o.example:81/p?q=1 HTTP/1.1\r\nHost: o.example:81\r\nProxy-Authorization: Basic dXA6c2VjcmV0\r\nAccept: */*\r\n\r\n',
+    );
+    assert.equal(
+      originRequestHead(h, t, {
+        upgrade: false,
+        via: false,
+        forwardedFor: null,
+        upstreamProxy: { proxyAuthorization: null },
+      }),
+      'GET http://o.example:81/p?q=1 HTTP/1.1\r\nHost: o.example:81\r\nAccept: */*\r\n\r\n',
     );
   });
 
@@ -107,7 +142,7 @@ describe('hop-by-hop header rewriting', () => {
       'GET http://o.example:81/p HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n',
     );
     assert.equal(
-      originRequestHead(h, target, { upgrade: true, via: false, forwardedFor: null }),
+      originRequestHead(h, target, { upgrade: true, via: false, forwardedFor: null, upstreamProxy: null }),
       'GET /p HTTP/1.1\r\nHost: o.example:81\r\nSec-WebSocket-Key: k\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
     );
   });
