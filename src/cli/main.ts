@@ -18,6 +18,7 @@ import { registerTokenCommands } from './token.js';
 import { registerUsageCommands } from './usage.js';
 import { registerWgCommands } from './wg.js';
 import { registerConnect } from './connect.js';
+import { registerPeerCommands } from './peer.js';
 
 // A worker of `ferry serve --workers N` runs this same file; it takes its orders from the primary.
 if (cluster.isWorker && process.env[WORKER_ENV] === '1') {
@@ -40,6 +41,7 @@ function main(): void {
   registerUsageCommands(program);
   registerWgCommands(program);
   registerConnect(program);
+  registerPeerCommands(program);
 
   program.parseAsync(process.argv).catch((err: unknown) => {
     if (err instanceof FerryError) {

@@ -8,6 +8,7 @@ import { parseDurationMs } from './duration.js';
 import { isLoopbackHost, parseListen } from './listen-address.js';
 import { METHOD_NAMES } from '../crypto/ss/methods.js';
 import { isReservedLogin } from '../auth/username-params.js';
+import { vpnConfigSchema } from '../vpn/config.js';
 
 const name = z
   .string()
@@ -281,6 +282,8 @@ export const configSchema = z
       .strict()
       .default({ level: 'info', access_log: 'off' }),
     api: apiSchema.optional(),
+    /** WireGuard server role (src/vpn/server.ts); absent = no VPN. */
+    vpn: vpnConfigSchema.optional(),
     users: z.array(userSchema).default([]),
     inbounds: z.array(inboundSchema).min(1, 'at least one inbound is needed'),
     outbounds: z.array(outboundSchema).default([{ name: 'direct', type: 'direct' }]),
