@@ -285,7 +285,7 @@ export const configSchema = z
     /** WireGuard server role (src/vpn/server.ts); absent = no VPN. */
     vpn: vpnConfigSchema.optional(),
     users: z.array(userSchema).default([]),
-    inbounds: z.array(inboundSchema).min(1, 'at least one inbound is needed'),
+    inbounds: z.array(inboundSchema).default([]),
     outbounds: z.array(outboundSchema).default([{ name: 'direct', type: 'direct' }]),
     router: z
       .object({
@@ -323,7 +323,16 @@ export const configSchema = z
         auth_failures_per_minute: 10,
       }),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // A VPN-only server is a whole server; anything else with no listener would do nothing.
+    if (c.inbounds.length === 0 && !c.vpn)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['inbounds'],
+        message: 'at least one inbound (or a vpn: section) is needed',
+      });
+  });
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;

@@ -34,7 +34,7 @@ export async function startVpnRole(cfg: Config, log: Logger, store?: Store): Pro
   return {
     server,
     banner: () =>
-      `  ${'vpn'.padEnd(6)} 0.0.0.0:${server.listenPort}  wireguard ${server.interfaceName} ` +
+      `  ${'vpn'.padEnd(6)} [::]:${server.listenPort}  udp (IPv4 and IPv6), wireguard ${server.interfaceName} ` +
       `${[p.poolV4, p.poolV6].filter(Boolean).join(' ')}, ${server.peerCount} peer(s), ` +
       `public key ${p.publicKey}  (vpn)\n`,
     async close() {
