@@ -10,6 +10,8 @@ import { runAsync } from '../../helpers/proc.js';
 import { FERRY_MAIN } from '../../helpers/ferry.js';
 import { parseWgConfig, encodeKey } from '../../../src/wireguard/io/wg-config.js';
 import { generatePrivateKey, publicKeyOf } from '../../../src/wireguard/io/keys.js';
+import { localPrincipal } from '../../../src/control/service/principal.js';
+import { startHarness } from '../api/harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-peercli-'));
 const cfg = join(dir, 'ferry.yaml');
@@ -143,5 +145,51 @@ describe('ferry peer', () => {
     r = await ferry(['peer', 'add', 'nobody', 'x', '-c', cfg]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /nobody/);
+  });
+});
+
+describe('ferry peer --api', () => {
+  it('allocates and rotates through the REST API, with the server profile from --profile', async () => {
+    const h = await startHarness({}, 'ferry-peer-api-');
+    try {
+      const local = h.service.as(localPrincipal('test'));
+      await local.users.add({ name: 'carol' });
+      const profile = join(dir, 'remote-server.json');
+      const serverKey = encodeKey(publicKeyOf(generatePrivateKey()));
+      writeFileSync(
+        profile,
+        JSON.stringify({
+          interface: 'ferry0',
+          publicKey: serverKey,
+          listenPort: 51820,
+          endpoint: 'vpn.remote.example:51820',
+          poolV4: '10.70.0.0/24',
+          poolV6: 'fd70::/64',
+          mtu: 1420,
+          dns: [],
+          routes: [],
+          keepalive: 25,
+        }),
+      );
+      const api = ['--api', h.server.url, '--token', h.adminToken];
+      // Without the profile the CLI says what it needs rather than guessing.
+      const r = await ferry(['peer', 'add', 'carol', 'phone', ...api]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /with --api, pass --profile/);
+      const c1 = parseWgConfig(await ok(['peer', 'add', 'carol', 'phone', ...api, '--profile', profile]));
+      const c2 = parseWgConfig(await ok(['peer', 'add', 'carol', 'tablet', ...api, '--profile', profile]));
+      assert.deepEqual(c1.addresses, ['10.70.0.2/32', 'fd70::2/128']);
+      assert.deepEqual(c2.addresses, ['10.70.0.3/32', 'fd70::3/128']);
+      assert.equal(encodeKey(c1.peers[0]!.publicKey), serverKey);
+      const rotated = parseWgConfig(
+        await ok(['peer', 'rotate', 'carol', 'phone', ...api, '--profile', profile]),
+      );
+      assert.deepEqual(rotated.addresses, c1.addresses);
+      const stored = (await h.store.listPeers()).find((p) => p.name === 'phone')!;
+      assert.equal(stored.publicKey, encodeKey(publicKeyOf(rotated.privateKey!)));
+      assert.equal(stored.presharedKey, encodeKey(rotated.peers[0]!.presharedKey!));
+    } finally {
+      await h.close();
+    }
   });
 });
