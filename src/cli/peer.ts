@@ -3,7 +3,12 @@
 // the same addresses. Device private keys are generated here, printed once and never stored: the
 // server only ever needs the public key. Works on the local data directory or through --api.
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { uapiGet } from '../wireguard/uapi/client.js';
+import { socketPath } from '../wireguard/uapi/server.js';
+import { formatEndpoint } from '../wireguard/uapi/protocol.js';
+import { ago, bytes } from './wg.js';
 import { FerryError } from '../core/errors.js';
 import type { PeerView } from '../control/service/views.js';
 import { parseCidr } from '../net/cidr.js';
@@ -145,6 +150,43 @@ async function emit(
   );
 }
 
+interface LiveStatus {
+  interface: string;
+  endpoint: string | null;
+  latestHandshake: string | null;
+  rxBytes: number;
+  txBytes: number;
+}
+
+/**
+ * What the running interface knows of this device (endpoint, last handshake, bytes), read from its
+ * UAPI socket like `wg show`; null when no server runs here or it does not have the peer (yet).
+ */
+async function liveStatus(flags: ProfileFlags, publicKey: string): Promise<LiveStatus | null> {
+  if (flags.api ?? process.env.FERRY_API) return null;
+  let ifname: string;
+  try {
+    ifname = loadServerProfile(flags).interface;
+  } catch {
+    return null;
+  }
+  if (!existsSync(socketPath(ifname))) return null;
+  try {
+    const st = await uapiGet(ifname);
+    const peer = st.peers.find((x) => encodeKey(x.publicKey) === publicKey);
+    if (!peer) return null;
+    return {
+      interface: ifname,
+      endpoint: peer.endpoint ? formatEndpoint(peer.endpoint) : null,
+      latestHandshake: peer.lastHandshakeWallMs ? ago(Date.now() - peer.lastHandshakeWallMs) : null,
+      rxBytes: peer.rxBytes,
+      txBytes: peer.txBytes,
+    };
+  } catch {
+    return null;
+  }
+}
+
 export function registerPeerCommands(program: Command): void {
   const peer = program
     .command('peer')
@@ -206,7 +248,8 @@ export function registerPeerCommands(program: Command): void {
       const list = await withClient(flags, (c) => c.peers.list(user));
       const p = list.find((x) => x.name === device);
       if (!p) throw new FerryError('E_NOT_FOUND', `user '${user}' has no device '${device}'`);
-      if (flags.json) return printJson(p);
+      const live = await liveStatus(flags, p.publicKey);
+      if (flags.json) return printJson(live ? { ...p, live } : p);
       printFields([
         ['user', p.user],
         ['device', p.name],
@@ -214,6 +257,13 @@ export function registerPeerCommands(program: Command): void {
         ['ipv4', p.addressV4],
         ['ipv6', p.addressV6],
         ['created', formatTime(p.createdAt)],
+        ...(live
+          ? ([
+              ['endpoint', live.endpoint],
+              ['handshake', live.latestHandshake],
+              ['transfer', `${bytes(live.rxBytes)} received, ${bytes(live.txBytes)} sent`],
+            ] as [string, string | null][])
+          : []),
       ]);
     },
   );

@@ -271,6 +271,13 @@ describe(
         n.addrs.serverExit4,
       );
       assert.equal(await curl(b.ns, OFFICE_ORIGIN), '10.66.0.3');
+      // `peer show` reads the running interface: B has shaken hands, from its ISP-side address.
+      const shown = JSON.parse(await ferryOk(['peer', 'show', 'bob', 'laptop', '-c', cfgFile, '--json'])) as {
+        live?: { latestHandshake: string | null; endpoint: string | null; rxBytes: number };
+      };
+      assert.ok(shown.live?.latestHandshake, JSON.stringify(shown));
+      assert.match(shown.live.endpoint ?? '', /^10\.94\.0\.2:\d+$/);
+      assert.ok(shown.live.rxBytes > 0);
       flowing = false;
       await aLoop;
       assert.ok(
