@@ -3,6 +3,7 @@
 // deleted whole at stop, so Ferry never edits rules it did not write.
 //
 // What the rules say:
+// - TCP SYNs through the tunnel get their MSS clamped to the path MTU;
 // - from the tunnel to anywhere: allowed when `nat` (internet exit), else only to `routes`;
 // - into the tunnel: only replies (conntrack established/related): nothing outside may open
 //   connections to devices;
@@ -53,6 +54,11 @@ export function buildRuleset(spec: FirewallSpec): string {
   lines.push(
     `  chain forward {`,
     `    type filter hook forward priority filter; policy accept;`,
+    // TCP through the tunnel: clamp the MSS of SYNs to the route's MTU, both ways. Without it a
+    // connection whose path MTU discovery is broken (ICMP filtered somewhere) stalls on the first
+    // full-size segment, because the tunnel MTU (1420) is below the 1500 both ends assume.
+    `    iifname ${ifq} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`,
+    `    oifname ${ifq} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`,
     `    iifname ${ifq} oifname ${ifq} ${spec.clientToClient ? 'accept' : 'drop'}`,
     `    oifname ${ifq} ct state established,related accept`,
     `    oifname ${ifq} drop`,

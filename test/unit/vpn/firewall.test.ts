@@ -34,6 +34,7 @@ describe('VPN firewall ruleset', () => {
     assert.match(text, /iifname "ferry0" oifname "ferry0" drop/);
     assert.match(text, /oifname "ferry0" ct state established,related accept\n\s+oifname "ferry0" drop/);
     assert.match(text, /iifname "ferry0" accept/);
+    assert.match(text, /iifname "ferry0" tcp flags syn \/ syn,rst tcp option maxseg size set rt mtu/);
     const ok = nftAccepts(text);
     if (ok === null) t.diagnostic('nft -c not run (needs root and nft)');
     else assert.equal(ok, true);
