@@ -124,8 +124,14 @@ describe(
       return p;
     };
 
-    const addDevice = async (ns: Netns, user: string, device: string, ifname: string): Promise<Client> => {
-      const config = await ferryOk(['peer', 'add', user, device, '-c', cfgFile, '--no-qr']);
+    const addDevice = async (
+      ns: Netns,
+      user: string,
+      device: string,
+      ifname: string,
+      extra: string[] = [],
+    ): Promise<Client> => {
+      const config = await ferryOk(['peer', 'add', user, device, '-c', cfgFile, '--no-qr', ...extra]);
       const confFile = join(dir, `${ifname}.conf`);
       writeFileSync(confFile, config, { mode: 0o600 });
       const c = { ns, ifname, confFile, config };
@@ -302,6 +308,27 @@ describe(
         results.length > 0 && results.every((r) => r.ok),
         `B kept working: ${JSON.stringify(results)}`,
       );
+    });
+
+    it('split tunnel (--split): only the chosen network goes through the tunnel', async () => {
+      const n = net!;
+      const b = clients[1]!;
+      wgQuick(b, 'down');
+      const s = await addDevice(clientB!, 'bob', 'split', `fycs${tag}`, ['--split', '192.168.77.0/24']);
+      assert.match(s.config, /^AllowedIPs = 192\.168\.77\.0\/24, 10\.66\.0\.1\/32, fd66:1::1\/128$/m);
+      // The lowest free address: alice/phone's, released when it was removed.
+      assert.match(s.config, /^Address = 10\.66\.0\.2\/32, fd66:1::2\/128$/m);
+      await waitFor('the server to install bob/split', () => serverPeers(n.server).size === 2, {
+        timeoutMs: 10_000,
+      });
+      wgQuick(s, 'up');
+      assert.equal(
+        await waitFor('the office through the tunnel', () => curl(s.ns, OFFICE_ORIGIN)),
+        '10.66.0.2',
+      );
+      assert.equal(await curl(s.ns, n.origin.url4), '10.94.0.2', 'the internet is reached directly');
+      wgQuick(s, 'down');
+      wgQuick(b, 'up');
     });
 
     it('a server restart keeps every device and its address; stopping removes the nft table', async () => {
