@@ -51,6 +51,7 @@ export async function startVpnServer(opts: VpnServerOptions): Promise<VpnServer>
     log: (level, msg) =>
       level === 'error' ? wlog.error(msg) : level === 'info' ? wlog.info(msg) : wlog.debug(msg),
   });
+  let closed = false;
   const undo: (() => void | Promise<void>)[] = [() => iface.close('vpn server stopped')];
   const cleanup = async (): Promise<void> => {
     for (const u of undo.reverse()) {
@@ -98,6 +99,11 @@ export async function startVpnServer(opts: VpnServerOptions): Promise<VpnServer>
   }
   writePublicProfile(opts.dataDir, profile.public);
 
+  iface.onClose((reason) => {
+    // Deleted under us (`ip link del`): the server cannot recreate it without losing its state.
+    if (!closed) wlog.error({ reason }, 'the vpn interface is gone; restart ferry serve to bring it back');
+  });
+
   const installer = new PeerInstaller({
     upsertPeer: (c) => iface.device.upsertPeer(c),
     removePeer: (k) => iface.device.removePeer(k),
@@ -105,7 +111,6 @@ export async function startVpnServer(opts: VpnServerOptions): Promise<VpnServer>
   let lastRevision = -1;
   let nextExpiry: number | null = null;
   let syncing: Promise<void> | null = null;
-  let closed = false;
   const sync = async (force: boolean): Promise<void> => {
     const rev = await store.revision();
     const now = Date.now();

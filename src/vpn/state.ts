@@ -78,7 +78,7 @@ export function writePublicProfile(dataDir: string, p: PublicProfile): void {
 }
 
 export function readPublicProfile(dataDir: string): PublicProfile | null {
-  const file = join(vpnDir(dataDir), 'server.json');
+  const file = join(dataDir, 'vpn', 'server.json');
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
