@@ -12,6 +12,8 @@
 //     nat: true                    # internet exit: forwarding + masquerade
 //     routes: [192.168.10.0/24]    # internal networks, routed without NAT
 //     dns: [tunnel]                # resolvers handed to clients; "tunnel" = the server's tunnel addresses
+//     dns_forwarder:               # the resolver Ferry runs there
+//       upstreams: [tls://9.9.9.9#dns.quad9.net]
 import { z } from 'zod';
 import { parseCidr } from '../net/cidr.js';
 
@@ -73,12 +75,35 @@ export const vpnConfigSchema = z
     /** Whether clients may reach each other through the server (off: each device sees only the server). */
     client_to_client: z.boolean().default(false),
     dns: z.array(dnsEntry).default([]),
+    /**
+     * The DNS forwarder Ferry runs on its tunnel addresses (UDP and TCP port 53), for clients whose
+     * config says `DNS = <tunnel address>` (dns: [tunnel]). Answers only the pool.
+     */
+    dns_forwarder: z
+      .object({
+        /** udp://, tcp://, tls:// (DoT) or https:// (DoH) URLs, tried in order. */
+        upstreams: z.array(z.string().min(1)).min(1, 'give at least one upstream resolver'),
+        /** PEM CA certificates for tls:// and https:// upstreams instead of the system's. */
+        ca_file: z.string().min(1).optional(),
+        cache: z.boolean().default(true),
+      })
+      .strict()
+      .optional(),
     /** PersistentKeepalive written into client configs (seconds, 0 = none). */
     keepalive: z.number().int().min(0).max(65535).default(25),
     /** How often the store is polled for peer changes made by other processes (the CLI). */
     poll_interval_ms: z.number().int().min(100).max(60_000).default(2000),
   })
-  .strict();
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.dns.includes('tunnel') && !v.dns_forwarder)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dns'],
+        message:
+          '"tunnel" points clients at a resolver on the server: give dns_forwarder: { upstreams: [...] } for it to forward to',
+      });
+  });
 
 export type VpnConfigInput = z.input<typeof vpnConfigSchema>;
 export type VpnConfig = z.output<typeof vpnConfigSchema>;

@@ -144,7 +144,11 @@ export async function startVpnServer(opts: VpnServerOptions): Promise<VpnServer>
   poll.unref();
 
   // DNS on the tunnel: the forwarder (src/dns/, startDnsForwarder) is meant to listen on
-  // profile.pool.serverAddresses() when config.dns contains "tunnel". Not wired yet: see docs/vpn.md.
+  // profile.pool.serverAddresses() when config.dns_forwarder is set. Not wired yet: see docs/vpn.md.
+  if (config.dns_forwarder)
+    wlog.error(
+      'vpn.dns_forwarder is not started by this build: clients pointed at the tunnel DNS get no answers',
+    );
 
   wlog.info(
     {

@@ -35,6 +35,7 @@ before(async () => {
       '  endpoint: "vpn.example.com:51820"',
       '  address_v4: 10.66.0.0/24',
       '  dns: [tunnel, 9.9.9.9]',
+      '  dns_forwarder: { upstreams: ["udp://9.9.9.9"] }',
       '',
     ].join('\n'),
   );

@@ -29,6 +29,11 @@ describe('vpn: config section', () => {
       [{ dns: ['resolver'] }, /vpn\.dns\[0\]/],
       [{ mtu: 100 }, /vpn\.mtu/],
       [{ natt: true }, /vpn: .*natt/],
+      [
+        { dns: ['tunnel'] },
+        /vpn\.dns: "tunnel" points clients at a resolver on the server: give dns_forwarder/,
+      ],
+      [{ dns_forwarder: { upstreams: [] } }, /vpn\.dns_forwarder\.upstreams: give at least one upstream/],
     ];
     for (const [vpn, re] of bad)
       assert.throws(() => validateConfig({ ...base, vpn }, 'f.yaml'), re, JSON.stringify(vpn));
