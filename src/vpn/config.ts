@@ -16,6 +16,7 @@
 //       upstreams: [tls://9.9.9.9#dns.quad9.net]
 import { z } from 'zod';
 import { parseCidr } from '../net/cidr.js';
+import { parseUpstreamUrl } from '../dns/upstream/url.js';
 
 /** Linux interface names: IFNAMSIZ is 16 including the NUL; no '/', ':' or whitespace (dev_valid_name). */
 const ifname = z
@@ -82,7 +83,17 @@ export const vpnConfigSchema = z
     dns_forwarder: z
       .object({
         /** udp://, tcp://, tls:// (DoT) or https:// (DoH) URLs, tried in order. */
-        upstreams: z.array(z.string().min(1)).min(1, 'give at least one upstream resolver'),
+        upstreams: z
+          .array(
+            z.string().superRefine((u, ctx) => {
+              try {
+                parseUpstreamUrl(u);
+              } catch (e) {
+                ctx.addIssue({ code: 'custom', message: (e as Error).message });
+              }
+            }),
+          )
+          .min(1, 'give at least one upstream resolver'),
         /** PEM CA certificates for tls:// and https:// upstreams instead of the system's. */
         ca_file: z.string().min(1).optional(),
         cache: z.boolean().default(true),

@@ -19,19 +19,22 @@ import { resolveProfile } from './profile.js';
 import { writePublicProfile, type PublicProfile } from './state.js';
 import { loadDesiredPeers, PeerInstaller } from './peer-sync.js';
 import { enableForwarding, installFirewall, removeFirewall, tableName } from './firewall.js';
+import { startTunnelDns } from './tunnel-dns.js';
 
 export interface VpnServerOptions {
   config: VpnConfig;
   store: Store;
   dataDir: string;
   log: Logger;
+  /** The service's privacy mode, handed to the DNS forwarder (which refuses query logs with none). */
+  loggingMode?: 'none' | 'minimal' | 'audit';
 }
 
 export interface VpnServer {
   readonly interfaceName: string;
   readonly listenPort: number;
   readonly profile: PublicProfile;
-  /** Addresses the server answers on inside the tunnel (where a DNS forwarder would listen). */
+  /** Addresses the server answers on inside the tunnel (where the DNS forwarder listens, with dns_forwarder). */
   readonly tunnelAddresses: { v4: string | null; v6: string | null };
   /** Number of peers installed from the store. */
   readonly peerCount: number;
@@ -143,12 +146,21 @@ export async function startVpnServer(opts: VpnServerOptions): Promise<VpnServer>
   const poll = setInterval(() => void runSync(false).catch(() => {}), config.poll_interval_ms);
   poll.unref();
 
-  // DNS on the tunnel: the forwarder (src/dns/, startDnsForwarder) is meant to listen on
-  // profile.pool.serverAddresses() when config.dns_forwarder is set. Not wired yet: see docs/vpn.md.
-  if (config.dns_forwarder)
-    wlog.error(
-      'vpn.dns_forwarder is not started by this build: clients pointed at the tunnel DNS get no answers',
-    );
+  // DNS on the tunnel, once the addresses it listens on exist.
+  try {
+    const dns = await startTunnelDns({
+      config,
+      pool: profile.pool,
+      log: wlog,
+      ...(opts.loggingMode ? { loggingMode: opts.loggingMode } : {}),
+    });
+    if (dns) undo.push(() => dns.close());
+  } catch (e) {
+    clearInterval(poll);
+    closed = true;
+    await cleanup();
+    throw e;
+  }
 
   wlog.info(
     {

@@ -13,7 +13,7 @@
 // carry on); a server restart keeps every device and its address; stopping removes the nft table.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,11 +64,29 @@ async function curl(ns: Netns, url: string, extra: string[] = [], maxTime = 5): 
   return r.code === 0 ? r.stdout.trim() : null;
 }
 
+/**
+ * A stand-in for resolvconf(8), first on wg-quick's PATH: wg-quick hands it the config's DNS servers
+ * (`resolvconf -a <if> -m 0 -x`, nameserver lines on stdin), and it writes them to `<dir>/dns-<if>`
+ * instead of changing the resolver of the machine the tests run on.
+ */
+function fakeResolvconf(dir: string): string {
+  const bin = join(dir, 'bin');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(
+    join(bin, 'resolvconf'),
+    `#!/bin/sh\nif [ "$1" = -a ]; then cat > "${dir}/dns-$2"; else cat > /dev/null; fi\nexit 0\n`,
+    { mode: 0o755 },
+  );
+  return bin;
+}
+let resolvconfBin = '';
+
 function wgQuick(c: Client, verb: 'up' | 'down', allowFail = false): string {
   return run(
     'ip',
     c.ns.wrap([
       'env',
+      `PATH=${resolvconfBin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
       'WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go',
       'WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1',
       'wg-quick',
@@ -142,6 +160,7 @@ describe(
     before(async () => {
       requirePrereqs(undefined, NEEDS);
       dir = mkdtempSync(join(tmpdir(), 'ferry-vpn-'));
+      resolvconfBin = fakeResolvconf(dir);
       net = await buildSmallInternet();
       // A second device on its own access link behind the same ISP.
       clientB = new Netns('b');
@@ -173,6 +192,8 @@ describe(
           '  nat: true',
           `  routes: [${OFFICE}]`,
           '  poll_interval_ms: 500',
+          '  dns: [tunnel]',
+          `  dns_forwarder: { upstreams: ["udp://${net.addrs.internet4}"] }`,
           '',
         ].join('\n'),
       );
@@ -229,6 +250,30 @@ describe(
         n.addrs.serverExit6,
         'IPv6 leaves through the tunnel as well (NAT66 on the ULA pool)',
       );
+      // DNS: wg-quick gave the system the tunnel resolver from the config, and a question to it is
+      // answered by the internet's resolver, which was asked by the server - not by the client.
+      const dnsGiven = readFileSync(join(dir, `dns-${a.ifname}`), 'utf8');
+      assert.match(dnsGiven, /^nameserver 10\.66\.0\.1$/m);
+      assert.match(dnsGiven, /^nameserver fd66:1::1$/m);
+      for (const [server, transport] of [
+        ['10.66.0.1', '+notcp'],
+        ['fd66:1::1', '+tcp'],
+      ] as const) {
+        const name = `${marker}-${transport.slice(1)}-${server.includes(':') ? 6 : 4}.${n.dns.zone}`;
+        const r = await runAsync(
+          'ip',
+          n.client.wrap(['dig', `@${server}`, transport, '+short', '+time=3', 'TXT', name]),
+        );
+        assert.equal(r.stdout.trim(), `"${n.addrs.serverExit4}"`, `dig @${server} ${transport}: ${r.stderr}`);
+        assert.deepEqual(
+          n.dns
+            .queries()
+            .filter((q) => q.q === name)
+            .map((q) => q.from),
+          [n.addrs.serverExit4],
+          'the resolver heard the question from the server only',
+        );
+      }
       // The marker showing up behind the server means the captures have been written that far.
       await waitFor('the exit capture to hold the request', () => readFileSync(exitPcap).includes(marker));
       await ispCap.kill('SIGINT');

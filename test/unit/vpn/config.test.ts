@@ -34,6 +34,10 @@ describe('vpn: config section', () => {
         /vpn\.dns: "tunnel" points clients at a resolver on the server: give dns_forwarder/,
       ],
       [{ dns_forwarder: { upstreams: [] } }, /vpn\.dns_forwarder\.upstreams: give at least one upstream/],
+      [
+        { dns_forwarder: { upstreams: ['udp://dns.example'] } },
+        /upstreams\[0\]: .*plain DNS upstreams are IP addresses/,
+      ],
     ];
     for (const [vpn, re] of bad)
       assert.throws(() => validateConfig({ ...base, vpn }, 'f.yaml'), re, JSON.stringify(vpn));
