@@ -31,11 +31,13 @@ export async function startVpnRole(cfg: Config, log: Logger, store?: Store): Pro
     throw e;
   }
   const p = server.profile;
+  const t = server.tunnelAddresses;
+  const dns = cfg.vpn.dns_forwarder ? `, DNS on ${[t.v4, t.v6].filter(Boolean).join(' ')} port 53` : '';
   return {
     server,
     banner: () =>
       `  ${'vpn'.padEnd(6)} [::]:${server.listenPort}  udp (IPv4 and IPv6), wireguard ${server.interfaceName} ` +
-      `${[p.poolV4, p.poolV6].filter(Boolean).join(' ')}, ${server.peerCount} peer(s), ` +
+      `${[p.poolV4, p.poolV6].filter(Boolean).join(' ')}, ${server.peerCount} peer(s)${dns}, ` +
       `public key ${p.publicKey}  (vpn)\n`,
     async close() {
       await server.close();
