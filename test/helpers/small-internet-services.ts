@@ -3,7 +3,7 @@
 //
 //   - the check origin (src/audit/check-origin.ts) on [::]:<http>, dual stack: GET /ip answers the
 //     client address it sees;
-//   - a "whoami" DNS responder on [::]:<dns> (UDP and TCP) that answers every name under <zone> with
+//   - a "whoami" DNS responder on <dns-addr>:<dns> (UDP; TCP on the wildcard) that answers every name under <zone> with
 //     the address of whoever asked: A (asker's IPv4), AAAA (asker's IPv6), TXT (either). That is how
 //     a leak test learns which resolver actually carried its query. Names outside the zone get
 //     REFUSED: it is not an open resolver.
@@ -25,6 +25,10 @@ function arg(name: string, dflt: string): string {
 const httpPort = Number(arg('http', '80'));
 const dnsPort = Number(arg('dns', '53'));
 const zone = arg('zone', 'whoami.test').toLowerCase().replace(/\.$/, '');
+// The resolver's own addresses. UDP sockets are bound to each one rather than to the wildcard: a
+// wildcard socket's replies would leave from whatever source address routing picks, which a client
+// rejects when it differs from the address it asked (RFC 5452 §9.1).
+const dnsAddrs = arg('dns-addr', '::').split(',');
 
 function answer(query: Buffer, from: string): Buffer | null {
   let q: dnsPacket.DecodedPacket;
@@ -58,13 +62,16 @@ function answer(query: Buffer, from: string): Buffer | null {
 
 async function main(): Promise<void> {
   const origin = await startCheckOrigin({ host: '::', port: httpPort });
-  const udp = createSocket({ type: 'udp6' });
-  udp.on('message', (msg: Buffer, r: RemoteInfo) => {
-    const out = answer(msg, normalize(r.address));
-    if (out) udp.send(out, r.port, r.address);
+  const udps = dnsAddrs.map((a) => {
+    const udp = createSocket({ type: a.includes(':') ? 'udp6' : 'udp4' });
+    udp.on('message', (msg: Buffer, r: RemoteInfo) => {
+      const out = answer(msg, normalize(r.address));
+      if (out) udp.send(out, r.port, r.address);
+    });
+    udp.bind(dnsPort, a);
+    return udp;
   });
-  udp.bind(dnsPort, '::');
-  await once(udp, 'listening');
+  await Promise.all(udps.map((u) => once(u, 'listening')));
   // TCP (RFC 1035 §4.2.2: two-byte length prefix), for resolvers that retry over TCP.
   const tcp = createServer((s) => {
     let buf = Buffer.alloc(0);
@@ -87,7 +94,7 @@ async function main(): Promise<void> {
   await once(tcp, 'listening');
   process.stdout.write('ready\n');
   const stop = (): void => {
-    udp.close();
+    for (const u of udps) u.close();
     tcp.close();
     void origin.close().then(() => process.exit(0));
   };

@@ -5,14 +5,14 @@
 //
 // - client: the device under test; default routes (v4 and v6) via the ISP. Its /etc/resolv.conf (as
 //   seen by `ip netns exec`, which bind-mounts /etc/netns/<ns>/resolv.conf) points at the internet's
-//   resolver, 10.93.0.2, reached directly - i.e. *around* any tunnel unless something routes it in.
+//   resolver, 10.93.0.53, reached directly - i.e. *around* any tunnel unless something routes it in.
 // - isp: a router between client and server; `links.client` (the client's end of that link) is where
 //   a capture sees what the ISP or the café Wi-Fi would see.
 // - server: a router too (forwarding on, no NAT): the test puts a VPN server here and adds NAT for
 //   the tunnel's pool, so the internet sees tunnelled traffic from 10.93.0.1 and leaked traffic from
 //   the client's own 10.91.0.2 - which tells an origin which path a packet took.
-// - internet: the check origin on [::]:80 (GET /ip = the client address it sees) and a whoami DNS
-//   responder on [::]:53 answering every name under `dns.zone` with the address of whoever asked.
+// - internet: the check origin on 10.93.0.2 / fd93::2 port 80 (GET /ip = the client address it sees)
+//   and a whoami DNS responder on 10.93.0.53 / fd93::53 port 53 answering every name under `dns.zone` with the address of whoever asked.
 //
 // cleanup() kills everything running in the four namespaces, deletes them and the client's
 // /etc/netns directory; call it from after()/t.after() so it runs on failure too.
@@ -20,7 +20,7 @@ import { mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Netns, veth } from './netns.js';
-import { start, type Proc } from './proc.js';
+import { start, runAsync, type Proc } from './proc.js';
 import { waitFor } from './wait.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -102,7 +102,14 @@ export async function buildSmallInternet(opts: SmallInternetOptions = {}): Promi
 
     const ci = veth(client, ['10.91.0.2/24', 'fd91::2/64'], isp, ['10.91.0.1/24', 'fd91::1/64']);
     const is = veth(isp, ['10.92.0.1/24', 'fd92::1/64'], server, ['10.92.0.2/24', 'fd92::2/64']);
-    const sn = veth(server, ['10.93.0.1/24', 'fd93::1/64'], internet, ['10.93.0.2/24', 'fd93::2/64']);
+    // The resolver has addresses of its own (.53), apart from the origin's, so a test can route DNS
+    // around a tunnel without touching the origin's path.
+    const sn = veth(server, ['10.93.0.1/24', 'fd93::1/64'], internet, [
+      '10.93.0.2/24',
+      'fd93::2/64',
+      '10.93.0.53/24',
+      'fd93::53/64',
+    ]);
 
     for (const r of [isp, server]) sysctl(r, ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
     client.ip(['-4', 'route', 'add', 'default', 'via', '10.91.0.1']);
@@ -119,13 +126,24 @@ export async function buildSmallInternet(opts: SmallInternetOptions = {}): Promi
     netnsDir = join('/etc/netns', client.name);
     mkdirSync(netnsDir, { recursive: true });
     const clientResolvConf = join(netnsDir, 'resolv.conf');
-    writeFileSync(clientResolvConf, 'nameserver 10.93.0.2\n');
+    writeFileSync(clientResolvConf, 'nameserver 10.93.0.53\n');
 
     const zone = opts.zone ?? 'whoami.test';
     if (opts.services !== false) {
       services = start(
         'ip',
-        internet.wrap([process.execPath, SERVICES, '--http', '80', '--dns', '53', '--zone', zone]),
+        internet.wrap([
+          process.execPath,
+          SERVICES,
+          '--http',
+          '80',
+          '--dns',
+          '53',
+          '--dns-addr',
+          '10.93.0.53,fd93::53',
+          '--zone',
+          zone,
+        ]),
       );
       const svc = services;
       await waitFor('small-internet services to listen', () => {
@@ -161,8 +179,8 @@ export async function buildSmallInternet(opts: SmallInternetOptions = {}): Promi
       },
       origin: { port: 80, url4: 'http://10.93.0.2/ip', url6: 'http://[fd93::2]/ip' },
       dns: {
-        v4: '10.93.0.2',
-        v6: 'fd93::2',
+        v4: '10.93.0.53',
+        v6: 'fd93::53',
         port: 53,
         zone,
         queries: () =>
@@ -184,4 +202,19 @@ export async function buildSmallInternet(opts: SmallInternetOptions = {}): Promi
 /** The client's resolv.conf as the namespace sees it (for asserting on DNS set/restore). */
 export function readClientResolvConf(net: SmallInternet): string {
   return readFileSync(net.clientResolvConf, 'utf8');
+}
+
+// Resolves TXT through the namespace's own resolv.conf with Node's resolver (c-ares reads
+// /etc/resolv.conf, which `ip netns exec` bind-mounts), so tests need no dig.
+const RESOLVE_TXT = `
+const { Resolver } = require('node:dns').promises;
+new Resolver({ timeout: 3000, tries: 2 }).resolveTxt(process.argv[1]).then(
+  (r) => console.log(r.map((t) => t.join('')).join('\\n')),
+  (e) => { console.error(e.code || e.message); process.exit(1); });
+`;
+
+/** TXT answers for `name` as a program in `ns` gets them from the system resolver; null on failure. */
+export async function resolveTxtIn(ns: Netns, name: string): Promise<string[] | null> {
+  const r = await runAsync('ip', ns.wrap([process.execPath, '-e', RESOLVE_TXT, name]), { timeoutMs: 15_000 });
+  return r.code === 0 ? r.stdout.trim().split('\n').filter(Boolean) : null;
 }

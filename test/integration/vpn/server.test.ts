@@ -193,7 +193,7 @@ describe(
           `  routes: [${OFFICE}]`,
           '  poll_interval_ms: 500',
           '  dns: [tunnel]',
-          `  dns_forwarder: { upstreams: ["udp://${net.addrs.internet4}"] }`,
+          `  dns_forwarder: { upstreams: ["udp://${net.dns.v4}"] }`,
           '',
         ].join('\n'),
       );
