@@ -209,6 +209,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       try {
         const next = await buildConfig(flags);
         await r.reload(next.config);
+        (await vpnStart)?.warnIfChanged(validateConfig(next.config), log);
         log.info({ why }, 'configuration reloaded');
       } catch (e) {
         log.error({ why, err: (e as Error).message }, 'reload failed; keeping the previous configuration');

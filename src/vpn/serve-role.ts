@@ -9,6 +9,8 @@ import { startVpnServer, type VpnServer } from './server.js';
 
 export interface VpnRole {
   server: VpnServer;
+  /** A reload keeps the interface as it is; say so when the `vpn:` section changed. */
+  warnIfChanged(next: Config, log: Logger): void;
   /** One line for the listener table printed by `ferry serve`. */
   banner(): string;
   close(): Promise<void>;
@@ -33,8 +35,13 @@ export async function startVpnRole(cfg: Config, log: Logger, store?: Store): Pro
   const p = server.profile;
   const t = server.tunnelAddresses;
   const dns = cfg.vpn.dns_forwarder ? `, DNS on ${[t.v4, t.v6].filter(Boolean).join(' ')} port 53` : '';
+  const started = JSON.stringify(cfg.vpn);
   return {
     server,
+    warnIfChanged(next, l) {
+      if (JSON.stringify(next.vpn) !== started)
+        l.warn('the vpn: section changed; it takes effect when ferry serve is restarted');
+    },
     banner: () =>
       `  ${'vpn'.padEnd(6)} [::]:${server.listenPort}  udp (IPv4 and IPv6), wireguard ${server.interfaceName} ` +
       `${[p.poolV4, p.poolV6].filter(Boolean).join(' ')}, ${server.peerCount} peer(s)${dns}, ` +
