@@ -20,6 +20,7 @@ import { registerWgCommands } from './wg.js';
 import { registerConnect } from './connect.js';
 import { registerVpnCommands } from './vpn.js';
 import { registerLeakTest } from './leaktest.js';
+import { registerPeerCommands } from './peer.js';
 
 // A worker of `ferry serve --workers N` runs this same file; it takes its orders from the primary.
 if (cluster.isWorker && process.env[WORKER_ENV] === '1') {
@@ -44,6 +45,7 @@ function main(): void {
   registerConnect(program);
   registerVpnCommands(program);
   registerLeakTest(program);
+  registerPeerCommands(program);
 
   program.parseAsync(process.argv).catch((err: unknown) => {
     if (err instanceof FerryError) {

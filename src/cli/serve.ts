@@ -23,6 +23,7 @@ import { startApiServer, type ApiServer } from '../control/api/server.js';
 import type { LiveSessions } from '../control/api/live.js';
 import type { Store } from '../control/store/types.js';
 import { clusterRegistry } from '../server/cluster-metrics.js';
+import { startVpnRole, type VpnRole } from '../vpn/serve-role.js';
 
 interface ServeFlags {
   config?: string;
@@ -287,6 +288,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   // Signal handlers go in before anything is printed: a supervisor (or a test) that sends SIGTERM
   // as soon as it sees the listener table must reach our handler, not the kernel's default action.
   let runner: Runner | null = null;
+  // Awaited by stop(): a signal while the interface is being set up must still remove its nft table.
+  let vpnStart: Promise<VpnRole | null> = Promise.resolve(null);
   let stopping = false;
   let watcher: FSWatcher | null = null;
   const drainMs = Math.max(0, Number(flags.drainTimeout) * 1000);
@@ -296,10 +299,14 @@ async function serve(flags: ServeFlags): Promise<void> {
     watcher?.close();
     log.info({ signal: sig, drainMs }, 'draining');
     // A signal during start-up exits at once: nothing has been accepted yet.
-    void (runner ? runner.stop(drainMs) : Promise.resolve()).then(() => {
-      log.info('stopped');
-      process.exit(0);
-    });
+    void (runner ? runner.stop(drainMs) : Promise.resolve())
+      .then(() => vpnStart)
+      .then((vpn) => vpn?.close())
+      .catch((e: unknown) => log.error({ err: (e as Error).message }, 'stopping the vpn failed'))
+      .then(() => {
+        log.info('stopped');
+        process.exit(0);
+      });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -311,6 +318,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       try {
         const next = await buildConfig(flags);
         await r.reload(next.config);
+        (await vpnStart)?.warnIfChanged(validateConfig(next.config), log);
         log.info({ why }, 'configuration reloaded');
       } catch (e) {
         log.error({ why, err: (e as Error).message }, 'reload failed; keeping the previous configuration');
@@ -322,6 +330,15 @@ async function serve(flags: ServeFlags): Promise<void> {
   process.on('SIGHUP', () => reload('SIGHUP'));
 
   runner = await startRunner(built.config, workers, log);
+  // The VPN runs in this (primary) process only: one TUN interface, one UDP port.
+  vpnStart = startVpnRole(cfg, log);
+  let vpn: VpnRole | null;
+  try {
+    vpn = await vpnStart;
+  } catch (e) {
+    await runner.stop(0);
+    throw e;
+  }
   const out = process.stdout;
   out.write(
     `ferry: gateway running (data directory ${cfg.data_dir}${workers > 1 ? `, ${workers} workers` : ''})\n`,
@@ -333,6 +350,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       out.write(`         certificate ${l.certFile}\n         SHA-256 ${l.fingerprint256}\n`);
   }
   if (runner.apiUrl) out.write(`  api    ${runner.apiUrl}/api/v1  (/metrics)\n`);
+  if (vpn) out.write(vpn.banner());
   if (built.newPassword) {
     const http = runner.listeners.find((l) => l.type === 'http');
     out.write(

@@ -9,6 +9,7 @@ import { isLoopbackHost, parseListen } from './listen-address.js';
 import { METHOD_NAMES } from '../crypto/ss/methods.js';
 import { isReservedLogin } from '../auth/username-params.js';
 import { storeConfigSchema } from '../control/open-store.js';
+import { vpnConfigSchema } from '../vpn/config.js';
 
 const name = z
   .string()
@@ -305,8 +306,10 @@ export const configSchema = z
     /** The management store (users, tiers, usage, audit); default SQLite <data_dir>/ferry.db. */
     store: storeConfigSchema.optional(),
     api: apiSchema.optional(),
+    /** WireGuard server role (src/vpn/server.ts); absent = no VPN. */
+    vpn: vpnConfigSchema.optional(),
     users: z.array(userSchema).default([]),
-    inbounds: z.array(inboundSchema).min(1, 'at least one inbound is needed'),
+    inbounds: z.array(inboundSchema).default([]),
     outbounds: z.array(outboundSchema).default([{ name: 'direct', type: 'direct' }]),
     router: z
       .object({
@@ -346,6 +349,13 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    // A VPN-only server is a whole server; anything else with no listener would do nothing.
+    if (c.inbounds.length === 0 && !c.vpn)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['inbounds'],
+        message: 'at least one inbound (or a vpn: section) is needed',
+      });
     const legacy = c.log.access_log;
     if (legacy === undefined || c.logging === undefined) return;
     if ((legacy === 'audit') !== (c.logging.mode === 'audit'))

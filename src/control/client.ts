@@ -7,6 +7,7 @@ import type {
   LoginPasswordInput,
   PasswdInput,
   PeerAddInput,
+  PeerRotateInput,
   TierCreateInput,
   TierUpdateInput,
   TokenCreateInput,
@@ -73,6 +74,8 @@ export interface ControlApi {
     add(input: PeerAddInput): Promise<PeerView>;
     list(user?: string): Promise<PeerView[]>;
     remove(user: string, device: string): Promise<void>;
+    /** New keys, same addresses. */
+    rotate(user: string, device: string, input: PeerRotateInput): Promise<PeerView>;
   };
   usage: {
     /** Current-period usage of one user, or of every user the caller may see. */

@@ -172,6 +172,7 @@ export class RemoteClient implements ControlClient {
     add: (i) => this.call('POST', '/peers', i),
     list: (user) => this.call('GET', `/peers${qs({ user })}`),
     remove: (user, device) => this.call('DELETE', `/peers/${seg(user)}/${seg(device)}`),
+    rotate: (user, device, input) => this.call('PUT', `/peers/${seg(user)}/${seg(device)}/keys`, input),
   };
 
   readonly usage: ControlApi['usage'] = {

@@ -7,6 +7,7 @@ import {
   loginPasswordSchema,
   passwdSchema,
   peerAddSchema,
+  peerRotateSchema,
   tierCreateSchema,
   tierUpdateSchema,
   tokenCreateSchema,
@@ -72,6 +73,7 @@ const INPUTS: Record<string, z.ZodType> = {
   TierCreate: tierCreateSchema,
   TierUpdate: tierUpdateSchema,
   PeerAdd: peerAddSchema,
+  PeerRotate: peerRotateSchema,
 };
 
 const REF = (id: string) => `#/components/schemas/${id}`;

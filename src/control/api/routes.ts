@@ -16,6 +16,7 @@ import {
   nameSchema,
   passwdSchema,
   peerAddSchema,
+  peerRotateSchema,
   tierCreateSchema,
   tierNameSchema,
   tierUpdateSchema,
@@ -457,6 +458,18 @@ export const ROUTES: Route[] = [
     params: peerParam,
     status: 204,
     run: (c) => c.api.peers.remove(c.params.user, c.params.device),
+  }),
+  route({
+    method: 'PUT',
+    path: '/peers/:user/:device/keys',
+    operationId: 'rotatePeer',
+    tag: 'peers',
+    summary: "Replace a device's keys (its tunnel addresses stay)",
+    params: peerParam,
+    body: peerRotateSchema,
+    status: 200,
+    response: peerViewSchema,
+    run: (c) => c.api.peers.rotate(c.params.user, c.params.device, c.body),
   }),
 
   // usage and audit

@@ -7,7 +7,7 @@ import type { Store } from '../store/types.js';
 import { listAudit } from './audit.js';
 import { Ctx, type ServiceOptions } from './context.js';
 import { addCredential, listCredentials, removeCredential, rotateCredential } from './credentials.js';
-import { addPeer, listPeers, removePeer } from './peers.js';
+import { addPeer, listPeers, removePeer, rotatePeer } from './peers.js';
 import { effectiveScopes, type Principal } from './principal.js';
 import { exportUser, forgetUser } from './privacy.js';
 import { hashToken, TOKEN_PATTERN } from './secrets.js';
@@ -71,6 +71,7 @@ export class ControlService {
         add: (i) => addPeer(c, i),
         list: (u) => listPeers(c, u),
         remove: (u, d) => removePeer(c, u, d),
+        rotate: (u, d, i) => rotatePeer(c, u, d, i),
       },
       usage: { report: (u) => usage(c, u) },
       audit: { list: (i) => listAudit(c, i) },

@@ -171,6 +171,26 @@ export const peerAddSchema = z
       .optional(),
     addressV4: z.ipv4().nullable().optional(),
     addressV6: z.ipv6().nullable().optional(),
+    /**
+     * Allocate the lowest free tunnel addresses from these prefixes (the VPN server's pool) in the
+     * same transaction as the insert, for the families not given above. The first host address of
+     * each prefix is the server's and is never allocated.
+     */
+    allocate: z
+      .object({ v4: z.cidrv4().nullable().optional(), v6: z.cidrv6().nullable().optional() })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const wgKey = (what: string) =>
+  z.string().regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, `a WireGuard ${what} (base64 of 32 bytes)`);
+
+/** New keys for an existing device; its addresses stay. */
+export const peerRotateSchema = z
+  .object({
+    publicKey: wgKey('public key'),
+    presharedKey: wgKey('preshared key').nullable().optional(),
   })
   .strict();
 
@@ -200,4 +220,5 @@ export type TokenCreateInput = z.input<typeof tokenCreateSchema>;
 export type TierCreateInput = z.input<typeof tierCreateSchema>;
 export type TierUpdateInput = z.input<typeof tierUpdateSchema>;
 export type PeerAddInput = z.input<typeof peerAddSchema>;
+export type PeerRotateInput = z.input<typeof peerRotateSchema>;
 export type AuditListInput = z.input<typeof auditListSchema>;
