@@ -76,6 +76,11 @@ describe('store changes and live sessions on a running ferry serve', () => {
       async () => (await curl(proxy, `http://127.0.0.1:${origin!.port}/`)).status === 200,
       { timeoutMs: 15_000, intervalMs: 250 },
     );
+    // The probe's session must be gone before the two downloads, or it takes one of the tier's two
+    // connection slots (the server releases it when its sockets close, which may trail curl's exit).
+    await waitFor('the probe session to end', async () =>
+      (await sessions()).every((s) => s.user !== 'watched'),
+    );
     const a = curl(proxy, big, ['-o', '/dev/null']);
     const b = curl(proxy, big, ['-o', '/dev/null']);
     const open = await waitFor('two sessions listed', async () => {
