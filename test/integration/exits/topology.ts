@@ -179,7 +179,7 @@ export async function buildTopology(
       script,
       `import { startCheckOrigin } from ${JSON.stringify(CHECK_ORIGIN_JS)};\n` +
         `const variants = new Map(Object.entries(${JSON.stringify(opts.variants ?? {})}).map(([k, v]) => [k, Buffer.from(v)]));\n` +
-        `const dns = ${opts.dns ? JSON.stringify({ port: 53, zone: DNS_ZONE, answer4: ORIGIN }) : 'undefined'};\n` +
+        `const dns = ${opts.dns ? JSON.stringify({ port: 53, zone: DNS_ZONE, ipv4: ORIGIN }) : 'undefined'};\n` +
         `const o = await startCheckOrigin({ host: '::', port: 80, tlsPort: 443, variants, dns });\n` +
         `console.log('ready', o.port, o.tlsPort);\n`,
     );
