@@ -10,18 +10,19 @@ import { waitFor } from '../../helpers/wait.js';
 import { adminRequest, adminSocketPath, type ExitsReport } from '../../../src/server/admin-socket.js';
 import {
   accessLogPath,
+  ALL_EXITS,
+  exitNeeds,
   buildTopology,
   exitOutbounds,
   ORIGIN,
   startGateway,
   statusVia,
   UP_USER,
-  type ExitKind,
   type Topology,
 } from './topology.js';
 
-const KINDS: ExitKind[] = ['squid', 'tinyproxy', 'danted', 'ferry'];
-const needs = { root: true, tools: ['curl', 'squid', 'tinyproxy', 'danted', 'ip'] };
+const KINDS = ALL_EXITS;
+const needs = exitNeeds(KINDS, ['curl']);
 const PW = 'alice-pw';
 const HR = '127.0.0.1:3101'; // pool "req": squid, tinyproxy, danted, Ferry; per-request rotation
 const HS = '127.0.0.1:3102'; // squid alone

@@ -11,20 +11,21 @@ import { waitFor } from '../../helpers/wait.js';
 import type { CheckRow } from '../../../src/cli/check.js';
 import type { AuditReport } from '../../../src/cli/audit-proxy.js';
 import {
+  ALL_EXITS,
   buildTopology,
+  exitNeeds,
   exitOutbounds,
   FERRY,
   ORIGIN,
   UP_PASS,
   UP_USER,
-  type ExitKind,
   type Topology,
 } from './topology.js';
 
-const KINDS: ExitKind[] = ['squid', 'tinyproxy', 'danted', 'ferry'];
+const KINDS = ALL_EXITS;
 const SELF_SIGNED_JS = fileURLToPath(new URL('../../../src/tls/self-signed.js', import.meta.url));
 
-const needs = { root: true, tools: ['squid', 'tinyproxy', 'danted', 'ip'] };
+const needs = exitNeeds(KINDS);
 
 /**
  * A hostile HTTP proxy: it injects a script into every page it forwards, and it intercepts TLS in

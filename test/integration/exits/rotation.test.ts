@@ -9,7 +9,9 @@ import { waitFor } from '../../helpers/wait.js';
 import { adminRequest, adminSocketPath, type ExitsReport } from '../../../src/server/admin-socket.js';
 import { parseCidr, cidrContains, parseIp } from '../../../src/net/cidr.js';
 import {
+  ALL_EXITS,
   buildTopology,
+  exitNeeds,
   FERRY,
   ORIGIN,
   ORIGIN6,
@@ -17,12 +19,11 @@ import {
   exitOutbounds,
   startGateway,
   statusVia,
-  type ExitKind,
   type Topology,
 } from './topology.js';
 
-const KINDS: ExitKind[] = ['squid', 'tinyproxy', 'danted', 'ferry'];
-const needs = { root: true, tools: ['curl', 'squid', 'tinyproxy', 'danted', 'ip'] };
+const KINDS = ALL_EXITS;
+const needs = exitNeeds(KINDS, ['curl']);
 const PW = 'alice-pw';
 const HC = '127.0.0.1:3001'; // pool "conn": per-connection rotation, sticky, active health probes
 const HR = '127.0.0.1:3002'; // pool "req": per-request rotation

@@ -31,6 +31,15 @@ export const DNS_ZONE = 'audit.ferry.test';
 
 export type ExitKind = 'squid' | 'tinyproxy' | 'danted' | 'ferry';
 
+/** All four kinds of exit, in the order the suites build them (the i-th at 10.50.<i+1>.2). */
+export const ALL_EXITS: ExitKind[] = ['squid', 'tinyproxy', 'danted', 'ferry'];
+
+/** The prerequisites of a suite over these exits: root and ip (namespaces), the exits' daemons, `extra`. */
+export function exitNeeds(kinds: ExitKind[], extra: string[] = []): { root: true; tools: string[] } {
+  const daemons = kinds.filter((k) => k !== 'ferry');
+  return { root: true, tools: [...extra, ...daemons, 'ip'] };
+}
+
 /** The port each kind of exit's proxy listens on (a Ferry exit: one mixed HTTP/SOCKS5 inbound). */
 export function exitPort(kind: ExitKind): number {
   return kind === 'squid' ? 3128 : kind === 'tinyproxy' ? 8888 : 1080;

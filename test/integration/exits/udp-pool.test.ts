@@ -11,6 +11,7 @@ import { waitFor } from '../../helpers/wait.js';
 import { adminRequest, adminSocketPath, type ExitsReport } from '../../../src/server/admin-socket.js';
 import {
   buildTopology,
+  exitNeeds,
   exitOutbounds,
   ORIGIN,
   startGateway,
@@ -19,7 +20,7 @@ import {
 } from './topology.js';
 
 const KINDS: ExitKind[] = ['squid', 'danted', 'ferry'];
-const needs = { root: true, tools: ['curl', 'squid', 'danted', 'ip'] };
+const needs = exitNeeds(KINDS, ['curl']);
 const PW = 'alice-pw';
 const S5 = 1081;
 const ECHO_PORT = 7007;
