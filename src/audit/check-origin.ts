@@ -8,15 +8,20 @@
 //   GET /tls       the TLS endpoint's certificate fingerprint      — fetched directly, compared with
 //                                                                     what a client sees through the proxy
 //   GET /dns/LABEL the resolver addresses that asked its DNS server for LABEL.<zone> (JSON), when
-//                  it serves one (dns-recorder.ts)                  — who resolves the proxy's names?
+//                  it serves one (src/dns/whoami.ts)                — who resolves the proxy's names?
 //
 // Everything else it answers is derived from the request alone. The DNS server remembers a bounded
-// set of recent random labels and who asked for them, nothing more; nothing is logged.
+// number of recent queries in its zone (name, type, asker, time) in memory; nothing is logged.
+//
+// DNS deployment: delegate the zone to the check origin's host (an NS record), or, in a lab, make
+// the proxy's resolver this server. Each audit asks a fresh random label, so no cache anywhere can
+// answer for it and every resolution reaches this server.
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { generateSelfSigned } from '../tls/self-signed.js';
-import { startDnsRecorder, type DnsRecorder, type DnsRecorderOptions } from './dns-recorder.js';
+import { startWhoamiDns, type WhoamiDns } from '../dns/whoami.js';
+import { unmapIpv4 } from '../net/mapped-ipv4.js';
 
 /** The /known body: an HTML page (rewriting proxies target HTML) with deterministic filler. */
 export const KNOWN_BODY: Buffer = (() => {
@@ -44,22 +49,42 @@ export interface CheckOriginOptions {
   key?: string | undefined;
   /** Test hook: a different /known body for these client addresses (simulates a site that blocks an exit). */
   variants?: ReadonlyMap<string, Buffer> | undefined;
-  /** Also serve DNS for a zone (on `host`), for the DNS-leak check. */
-  dns?: Omit<DnsRecorderOptions, 'host'> | undefined;
+  /** Also serve DNS for a zone (on `host`, UDP and TCP), for the DNS-leak check. */
+  dns?: CheckOriginDnsOptions | undefined;
+}
+
+export interface CheckOriginDnsOptions {
+  port: number;
+  /** The zone served, e.g. "audit.example.net". */
+  zone: string;
+  /** Address A queries in the zone get (the check origin's IPv4 address); none (NODATA) if absent. */
+  ipv4?: string | undefined;
+  /** Address AAAA queries in the zone get; none (NODATA) if absent. */
+  ipv6?: string | undefined;
 }
 
 export interface CheckOrigin {
   readonly port: number;
   readonly tlsPort: number | null;
   readonly fingerprint256: string | null;
-  /** UDP port of the DNS server, or null. */
+  /** Port of the DNS server (UDP and TCP), or null. */
   readonly dnsPort: number | null;
   close(): Promise<void>;
 }
 
 export async function startCheckOrigin(opts: CheckOriginOptions): Promise<CheckOrigin> {
   let fingerprint256: string | null = null;
-  const dns = opts.dns !== undefined ? await startDnsRecorder({ ...opts.dns, host: opts.host }) : null;
+  const d = opts.dns;
+  const dns =
+    d !== undefined
+      ? await startWhoamiDns({
+          host: opts.host,
+          port: d.port,
+          zone: d.zone,
+          ipv4: d.ipv4 ?? null,
+          ipv6: d.ipv6 ?? null,
+        })
+      : null;
   const handler = (req: IncomingMessage, res: ServerResponse): void =>
     answer(req, res, fingerprint256, opts.variants, dns);
   const http = createServer(handler);
@@ -101,7 +126,7 @@ function answer(
   res: ServerResponse,
   fingerprint256: string | null,
   variants: ReadonlyMap<string, Buffer> | undefined,
-  dns: DnsRecorder | null,
+  dns: WhoamiDns | null,
 ): void {
   const client = normalize(req.socket.remoteAddress ?? '');
   const path = (req.url ?? '/').replace(/^[a-z]+:\/\/[^/]*/i, '').split('?')[0];
@@ -133,12 +158,10 @@ function answer(
       return send(200, 'application/json', JSON.stringify({ fingerprint256 }));
     default:
       if (dns !== null && path?.startsWith('/dns/')) {
-        const label = path.slice(5);
-        return send(
-          200,
-          'application/json',
-          JSON.stringify({ zone: dns.zone, label, resolvers: dns.askedBy(label) }),
-        );
+        const label = path.slice(5).toLowerCase();
+        // One label (RFC 1035 §2.3.1), as audits generate them: nothing else was asked for.
+        const resolvers = LABEL.test(label) ? dns.whoAsked(`${label}.${dns.zone}`) : [];
+        return send(200, 'application/json', JSON.stringify({ zone: dns.zone, label, resolvers }));
       }
       return send(404, 'text/plain', 'endpoints: /ip /headers /known /tls /dns/LABEL\n');
   }
@@ -151,9 +174,10 @@ function pairs(raw: string[]): [string, string][] {
 }
 
 /** ::ffff:10.0.0.1 → 10.0.0.1 (a dual-stack listener reports IPv4 clients mapped). */
-export function normalize(a: string): string {
-  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
-}
+export const normalize = unmapIpv4;
+
+/** One DNS label of letters, digits and hyphens (RFC 1035 §2.3.1). */
+const LABEL = /^[a-z0-9-]{1,63}$/;
 
 function listen(s: Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -16,11 +16,11 @@
 // point - and only to the origin and zone given on the command line.
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { randomBytes } from 'node:crypto';
 import { promises as dnsp } from 'node:dns';
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { UpState } from '../vpn/client/state.js';
+import { uniqueName } from '../dns/whoami.js';
 
 export type Verdict = 'pass' | 'fail' | 'skip';
 
@@ -94,7 +94,7 @@ export async function whoamiDns(
   zone: string,
   timeoutMs: number,
 ): Promise<{ name: string; askers: string[] } | Error> {
-  const name = `${randomBytes(8).toString('hex')}.${zone.replace(/\.$/, '')}`;
+  const name = uniqueName(zone);
   const r = new dnsp.Resolver({ timeout: timeoutMs, tries: 1 });
   try {
     const txt = await r.resolveTxt(name);

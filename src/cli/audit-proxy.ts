@@ -8,7 +8,7 @@
 //   bodies      the /known page arrives with a different SHA-256: the proxy modifies content
 //   TLS         the certificate seen through a CONNECT tunnel differs from the origin's: interception
 //
-//   DNS         with --dns-zone (a zone the check origin serves, dns-recorder.ts): a unique random
+//   DNS         with --dns-zone (a zone the check origin serves, src/dns/whoami.ts): a unique random
 //               name is given to the proxy; the check origin's DNS server says who resolved it —
 //               a resolver on the proxy's side (remote DNS), or this host / the resolver this host
 //               uses (a DNS leak: the names you visit reach your own resolver), or nobody (the
@@ -413,7 +413,7 @@ export function registerAuditProxy(program: Command): void {
     .option('--listen <host:port>', 'HTTP address', '0.0.0.0:8081')
     .option('--tls-port <port>', 'also serve HTTPS (self-signed) on this port')
     .option('--dns-zone <zone>', 'also serve DNS for this zone (delegate it here) for the DNS-leak test')
-    .option('--dns-port <port>', 'UDP port of the DNS server', '53')
+    .option('--dns-port <port>', 'port of the DNS server (UDP and TCP)', '53')
     .option('--dns-answer <ipv4>', 'the address names in the zone resolve to (default: the --listen host)')
     .action(
       async (f: {
@@ -431,11 +431,12 @@ export function registerAuditProxy(program: Command): void {
           host,
           port,
           tlsPort: f.tlsPort !== undefined ? Number(f.tlsPort) : undefined,
-          dns: f.dnsZone !== undefined ? { zone: f.dnsZone, port: Number(f.dnsPort), answer4 } : undefined,
+          dns:
+            f.dnsZone !== undefined ? { zone: f.dnsZone, port: Number(f.dnsPort), ipv4: answer4 } : undefined,
         });
         process.stdout.write(
           `check origin on ${host}:${o.port}${o.tlsPort !== null ? `, TLS on ${o.tlsPort} (SHA-256 ${o.fingerprint256})` : ''}` +
-            `${o.dnsPort !== null ? `, DNS for ${f.dnsZone} on UDP ${o.dnsPort}` : ''}\n`,
+            `${o.dnsPort !== null ? `, DNS for ${f.dnsZone} on port ${o.dnsPort} (UDP, TCP)` : ''}\n`,
         );
         const stop = (): void => void o.close().then(() => process.exit(0));
         process.on('SIGTERM', stop);

@@ -21,6 +21,22 @@ export type Command = 'connect' | 'http' | 'udp' | 'bind';
 /** What kind of access an inbound gives, as service tiers name it. */
 export type InboundKind = 'proxy' | 'vpn' | 'encrypted';
 
+/**
+ * One finished session as the data plane reports it and the management store keeps it (`audit`
+ * logging mode only; no other mode produces one).
+ */
+export interface SessionRecord {
+  at: number;
+  user: string | null;
+  inbound: string;
+  source: string;
+  destination: string;
+  bytesUp: number;
+  bytesDown: number;
+  durationMs: number;
+  decision: string;
+}
+
 export interface Session {
   id: number;
   inbound: string;

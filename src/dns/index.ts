@@ -10,6 +10,7 @@ export type { CacheOptions } from './cache.js';
 export type { DnsStats } from './stats.js';
 export { parseUpstreamUrl, type UpstreamSpec } from './upstream/url.js';
 export {
+  ASKER,
   startWhoamiDns,
   uniqueName,
   type WhoamiDns,

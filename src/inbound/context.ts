@@ -43,21 +43,8 @@ export interface SessionEvents {
   addBytes(inbound: string, up: number, down: number, user: string | null): void;
 }
 
-/** One finished session as the audit store keeps it (audit mode only). */
-export interface SessionRecord {
-  at: number;
-  user: string | null;
-  inbound: string;
-  source: string;
-  destination: string;
-  bytesUp: number;
-  bytesDown: number;
-  durationMs: number;
-  decision: string;
-}
-
-import type { InboundKind } from '../core/session.js';
-export type { InboundKind };
+import type { InboundKind, SessionRecord } from '../core/session.js';
+export type { InboundKind, SessionRecord };
 
 /** Tier enforcement (management plane): admission of a new session and its meter. */
 export interface UsageGate {

@@ -6,6 +6,7 @@ import { networkInterfaces } from 'node:os';
 import { FerryError, fromDialError } from '../core/errors.js';
 import { formatHostPort, type Destination } from '../core/session.js';
 import type { DialOptions, Outbound, UdpFlow } from './outbound.js';
+import { UdpFlowBase } from './udp-flow-base.js';
 import { connectSocket } from '../net/connect.js';
 import { fastRead as makeFastRead } from '../net/fast-read.js';
 import { resolveAllowed, type ResolvedAddress } from './resolve.js';
@@ -89,20 +90,17 @@ export class DirectOutbound implements Outbound {
 }
 
 /** A pair of unconnected UDP sockets (v4 and v6, created on first use) sending on a client's behalf. */
-class DirectUdpFlow implements UdpFlow {
+class DirectUdpFlow extends UdpFlowBase {
   private s4: UdpSocket | null = null;
   private s6: UdpSocket | null = null;
-  private msgCb: ((data: Buffer, from: { address: string; port: number }) => void) | null = null;
-  private errCb: ((err: Error) => void) | null = null;
-  private closed = false;
-  // Names resolved for this flow: a datagram flow sends many packets to the same few names.
-  private readonly dns = new Map<string, Promise<ResolvedAddress[]>>();
 
   constructor(
     private readonly guard: import('../router/address-guard.js').AddressGuard,
     private readonly bind4: string | undefined,
     private readonly bind6: string | undefined,
-  ) {}
+  ) {
+    super();
+  }
 
   private socket(family: 4 | 6): UdpSocket {
     const existing = family === 4 ? this.s4 : this.s6;
@@ -119,40 +117,16 @@ class DirectUdpFlow implements UdpFlow {
 
   send(data: Buffer, dest: Destination): void {
     if (this.closed) return;
-    if (dest.kind !== 'domain') {
-      const why = this.guard.check(dest.host);
-      if (why) {
-        this.errCb?.(new FerryError('E_DEST_FORBIDDEN', `destination refused: ${why}`));
-        return;
-      }
-      this.socket(dest.kind === 'ipv4' ? 4 : 6).send(data, dest.port, dest.host);
-      return;
-    }
-    let p = this.dns.get(dest.host);
-    if (!p) {
-      p = resolveAllowed(dest, this.guard);
-      if (this.dns.size > 256) this.dns.clear();
-      this.dns.set(dest.host, p);
-    }
-    p.then(
-      (addrs) => {
-        if (this.closed) return;
-        const a = addrs[0]!;
-        this.socket(a.family).send(data, dest.port, a.address);
-      },
-      (err: Error) => {
-        this.dns.delete(dest.host);
-        this.errCb?.(err);
-      },
-    );
+    if (dest.kind === 'domain') return this.sendResolved(data, dest, this.guard, this.sendTo);
+    const why = this.guard.check(dest.host);
+    if (why) return this.refuse(why);
+    this.socket(dest.kind === 'ipv4' ? 4 : 6).send(data, dest.port, dest.host);
   }
 
-  onMessage(cb: (data: Buffer, from: { address: string; port: number }) => void): void {
-    this.msgCb = cb;
-  }
-  onError(cb: (err: Error) => void): void {
-    this.errCb = cb;
-  }
+  private readonly sendTo = (data: Buffer, to: ResolvedAddress, port: number): void => {
+    this.socket(to.family).send(data, port, to.address);
+  };
+
   close(): void {
     this.closed = true;
     this.s4?.close();

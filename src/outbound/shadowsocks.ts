@@ -16,6 +16,7 @@ import { ClientStreamCodec } from '../crypto/ss/tcp-client.js';
 import { openAeadPacket, sealAeadPacket, Udp2022Client } from '../crypto/ss/udp.js';
 import { PacketWindow } from '../crypto/ss/replay.js';
 import type { DialOptions, Outbound, UdpFlow } from './outbound.js';
+import { UdpFlowBase } from './udp-flow-base.js';
 
 export interface ShadowsocksOutboundConfig {
   name: string;
@@ -102,14 +103,11 @@ function connectTcp(
 }
 
 /** One client UDP association over the server's relay: one socket, one 2022 session (if 2022). */
-class SsUdpFlow implements UdpFlow {
+class SsUdpFlow extends UdpFlowBase {
   private readonly socket: UdpSocket;
   private readonly session2022: Udp2022Client | null;
   /** Replay windows per server session (SIP022 §3.2.4; a server restart starts a new one). */
   private readonly windows = new Map<string, PacketWindow>();
-  private msgCb: ((data: Buffer, from: { address: string; port: number }) => void) | null = null;
-  private errCb: ((err: Error) => void) | null = null;
-  private closed = false;
 
   constructor(
     private readonly method: MethodInfo,
@@ -118,6 +116,7 @@ class SsUdpFlow implements UdpFlow {
     private readonly port: number,
     type: 'udp4' | 'udp6',
   ) {
+    super();
     this.session2022 = method.edition === '2022' ? new Udp2022Client(method, keys) : null;
     this.socket = createSocket({ type });
     this.socket.on('message', (msg) => this.onPacket(msg));
@@ -161,12 +160,6 @@ class SsUdpFlow implements UdpFlow {
     }
   }
 
-  onMessage(cb: (data: Buffer, from: { address: string; port: number }) => void): void {
-    this.msgCb = cb;
-  }
-  onError(cb: (err: Error) => void): void {
-    this.errCb = cb;
-  }
   close(): void {
     if (this.closed) return;
     this.closed = true;

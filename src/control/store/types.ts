@@ -54,7 +54,7 @@ export interface ApiToken {
 }
 
 export type QuotaPeriod = 'rolling30' | 'month';
-import type { InboundKind } from '../../core/session.js';
+import type { InboundKind, SessionRecord } from '../../core/session.js';
 export type { InboundKind };
 
 export interface Tier {
@@ -106,17 +106,7 @@ export interface AuditEvent {
 }
 
 /** A connection record; exists only in `audit` logging mode. */
-export interface ConnectionRecord {
-  at: number;
-  user: string | null;
-  inbound: string;
-  source: string;
-  destination: string;
-  bytesUp: number;
-  bytesDown: number;
-  durationMs: number;
-  decision: string;
-}
+export type ConnectionRecord = SessionRecord;
 
 export interface Store {
   readonly backend: 'sqlite' | 'postgres';

@@ -65,10 +65,7 @@ export function hostDestination(b: Buffer, start: number, end: number, port: num
 }
 
 /** Node reports IPv4 peers of a dual-stack socket as ::ffff:a.b.c.d; compare them as IPv4. */
-export function normalizeIp(address: string | undefined): string {
-  if (!address) return '';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
+export { unmapIpv4 as normalizeIp } from '../../net/mapped-ipv4.js';
 
 export function isUnspecified(host: string): boolean {
   return host === '0.0.0.0' || host === '::';

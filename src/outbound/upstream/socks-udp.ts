@@ -11,22 +11,15 @@ import { FerryError } from '../../core/errors.js';
 import type { Destination } from '../../core/session.js';
 import { parseUdpDatagram } from '../../inbound/socks/wire5.js';
 import type { AddressGuard } from '../../router/address-guard.js';
-import type { UdpFlow } from '../outbound.js';
-import { resolveAllowed } from '../resolve.js';
+import type { ResolvedAddress } from '../resolve.js';
+import { UdpFlowBase } from '../udp-flow-base.js';
 import { socks5Address } from './socks-client.js';
 
-/** Names resolved per flow when resolution is local; a flow talks to a few names. */
-const MAX_NAMES = 256;
-
-export class Socks5UdpFlow implements UdpFlow {
-  private msgCb: ((data: Buffer, from: { address: string; port: number }) => void) | null = null;
-  private errCb: ((err: Error) => void) | null = null;
-  private closed = false;
+export class Socks5UdpFlow extends UdpFlowBase {
   // The header of the last destination, reused while datagrams keep going to the same one.
   private lastHost = '';
   private lastPort = -1;
   private lastHeader: Buffer | null = null;
-  private readonly names = new Map<string, Promise<Destination>>();
 
   private constructor(
     private readonly control: Socket,
@@ -36,6 +29,7 @@ export class Socks5UdpFlow implements UdpFlow {
     /** Non-null with `dns: local`: names are resolved here and every address is guard-checked. */
     private readonly guard: AddressGuard | null,
   ) {
+    super();
     udp.on('message', this.onDatagram);
     udp.on('error', this.onSocketError);
     // Nothing more is said on the control connection; its end ends the association.
@@ -77,9 +71,9 @@ export class Socks5UdpFlow implements UdpFlow {
   send(data: Buffer, dest: Destination): void {
     if (this.closed) return;
     if (this.guard !== null) {
-      if (dest.kind === 'domain') return this.resolveThenSend(data, dest);
+      if (dest.kind === 'domain') return this.sendResolved(data, dest, this.guard, this.sendTo);
       const why = this.guard.check(dest.host);
-      if (why) return this.errCb?.(new FerryError('E_DEST_FORBIDDEN', `destination refused: ${why}`));
+      if (why) return this.refuse(why);
     }
     let h = this.lastHeader;
     if (h === null || dest.port !== this.lastPort || dest.host !== this.lastHost) {
@@ -94,32 +88,9 @@ export class Socks5UdpFlow implements UdpFlow {
     this.udp.send([h, data], this.relayPort, this.relayHost);
   }
 
-  private resolveThenSend(data: Buffer, dest: Destination): void {
-    let p = this.names.get(dest.host);
-    if (p === undefined) {
-      p = resolveAllowed(dest, this.guard!).then((a) => {
-        const first = a[0]!;
-        return { host: first.address, port: 0, kind: first.family === 4 ? 'ipv4' : 'ipv6' } as const;
-      });
-      if (this.names.size >= MAX_NAMES) this.names.clear();
-      this.names.set(dest.host, p);
-    }
-    p.then(
-      (d) => this.send(data, { host: d.host, port: dest.port, kind: d.kind }),
-      (err: Error) => {
-        this.names.delete(dest.host);
-        this.errCb?.(err);
-      },
-    );
-  }
-
-  onMessage(cb: (data: Buffer, from: { address: string; port: number }) => void): void {
-    this.msgCb = cb;
-  }
-
-  onError(cb: (err: Error) => void): void {
-    this.errCb = cb;
-  }
+  private readonly sendTo = (data: Buffer, to: ResolvedAddress, port: number): void => {
+    this.send(data, { host: to.address, port, kind: to.family === 4 ? 'ipv4' : 'ipv6' });
+  };
 
   close(): void {
     if (this.closed) return;

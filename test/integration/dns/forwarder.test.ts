@@ -6,9 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { Writable } from 'node:stream';
 import * as dnsPacket from 'dns-packet';
-import pino from 'pino';
+import { memoryLogger } from '../../helpers/memory-log.js';
 import {
   startDnsForwarder,
   type DnsForwarder,
@@ -257,16 +256,7 @@ describe('DNS forwarder with dig and unbound', { skip: skipReason(NEEDS) }, () =
   });
 
   it('writes no query name or client address to its log unless logQueries is on', async () => {
-    const lines: string[] = [];
-    const logger = pino(
-      { level: 'debug' },
-      new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          lines.push(chunk.toString());
-          cb();
-        },
-      }),
-    );
+    const { log: logger, lines } = memoryLogger();
     const dead = 'udp://127.0.0.1:9';
     const quiet = await forwarder([dead, upstreamUrls().udp!], {
       logger,

@@ -10,15 +10,19 @@ import { waitFor } from '../../helpers/wait.js';
 import { adminRequest, adminSocketPath, type ExitsReport } from '../../../src/server/admin-socket.js';
 import {
   accessLogPath,
+  ALL_EXITS,
+  exitNeeds,
   buildTopology,
+  exitOutbounds,
   ORIGIN,
   startGateway,
-  UP_PASS,
+  statusVia,
   UP_USER,
   type Topology,
 } from './topology.js';
 
-const needs = { root: true, tools: ['curl', 'squid', 'tinyproxy', 'danted', 'ip'] };
+const KINDS = ALL_EXITS;
+const needs = exitNeeds(KINDS, ['curl']);
 const PW = 'alice-pw';
 const HR = '127.0.0.1:3101'; // pool "req": squid, tinyproxy, danted, Ferry; per-request rotation
 const HS = '127.0.0.1:3102'; // squid alone
@@ -37,10 +41,7 @@ const gatewayConfig = {
     { name: 'hp', type: 'http', listen: HP },
   ],
   outbounds: [
-    { name: 'squid', type: 'http', server: '10.50.1.2:3128' },
-    { name: 'tiny', type: 'http', server: '10.50.2.2:8888' },
-    { name: 'dante', type: 'socks5', server: '10.50.3.2:1080' },
-    { name: 'ferry', type: 'http', server: '10.50.4.2:1080', username: UP_USER, password: UP_PASS },
+    ...exitOutbounds(KINDS, ['squid', 'tiny', 'dante', 'ferry'], 'http'),
     { name: 'ferry-bad', type: 'http', server: '10.50.4.2:1080', username: UP_USER, password: 'wrong' },
     { name: 'squid-tunnel', type: 'http', server: '10.50.1.2:3128', forward_http: false },
     { name: 'req', type: 'pool', members: ['squid', 'tiny', 'dante', 'ferry'], rotation: 'request' },
@@ -84,7 +85,7 @@ describe('absolute-form forwarding to HTTP upstreams', { skip: skipReason(needs)
   let gw: Awaited<ReturnType<typeof startGateway>>;
 
   before(async () => {
-    topo = await buildTopology(['squid', 'tinyproxy', 'danted', 'ferry']);
+    topo = await buildTopology(KINDS);
     egress = new Map(topo.exits.map((e) => [e.egress, e.kind]));
     gw = await startGateway(topo, gatewayConfig);
   });
@@ -165,39 +166,13 @@ describe('absolute-form forwarding to HTTP upstreams', { skip: skipReason(needs)
   });
 
   it("an upstream's 407 is not passed to the client (whose credentials are not the upstream's)", async () => {
-    const r = await topo.inGw([
-      'curl',
-      '-s',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--max-time',
-      '20',
-      '-x',
-      `http://alice:${PW}@${HB}`,
-      `http://${ORIGIN}/ip`,
-    ]);
-    assert.equal(r.stdout, '502');
+    assert.equal(await statusVia(topo, `http://alice:${PW}@${HB}`, `http://${ORIGIN}/ip`), '502');
   });
 
   it('in a pool, a 407 counts against the member: it is ejected and later requests avoid it', async () => {
     const codes: string[] = [];
     for (let i = 0; i < 6; i++) {
-      const r = await topo.inGw([
-        'curl',
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '--max-time',
-        '20',
-        '-x',
-        `http://alice:${PW}@${HP}`,
-        `http://${ORIGIN}/ip`,
-      ]);
-      codes.push(r.stdout);
+      codes.push(await statusVia(topo, `http://alice:${PW}@${HP}`, `http://${ORIGIN}/ip`));
     }
     // Round-robin starts with the bad member: its one request fails, then it is out (max_fails 1).
     assert.deepEqual(codes, ['502', '200', '200', '200', '200', '200']);

@@ -10,11 +10,22 @@ import { skipReason } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
 import type { CheckRow } from '../../../src/cli/check.js';
 import type { AuditReport } from '../../../src/cli/audit-proxy.js';
-import { buildTopology, FERRY, ORIGIN, UP_PASS, UP_USER, type Topology } from './topology.js';
+import {
+  ALL_EXITS,
+  buildTopology,
+  exitNeeds,
+  exitOutbounds,
+  FERRY,
+  ORIGIN,
+  UP_PASS,
+  UP_USER,
+  type Topology,
+} from './topology.js';
 
+const KINDS = ALL_EXITS;
 const SELF_SIGNED_JS = fileURLToPath(new URL('../../../src/tls/self-signed.js', import.meta.url));
 
-const needs = { root: true, tools: ['squid', 'tinyproxy', 'danted', 'ip'] };
+const needs = exitNeeds(KINDS);
 
 /**
  * A hostile HTTP proxy: it injects a script into every page it forwards, and it intercepts TLS in
@@ -77,7 +88,7 @@ describe('ferry check and ferry audit-proxy', { skip: skipReason(needs) }, () =>
 
   before(async () => {
     // The origin serves exit 2 (tinyproxy, 10.60.2.2) a different /known page: "blocked".
-    topo = await buildTopology(['squid', 'tinyproxy', 'danted', 'ferry'], {
+    topo = await buildTopology(KINDS, {
       variants: { '10.60.2.2': '<html>blocked</html>' },
     });
     config = join(topo.dir, 'check.json');
@@ -86,10 +97,7 @@ describe('ferry check and ferry audit-proxy', { skip: skipReason(needs) }, () =>
       JSON.stringify({
         inbounds: [{ name: 'h', type: 'http', listen: '127.0.0.1:0' }],
         outbounds: [
-          { name: 'squid', type: 'http', server: '10.50.1.2:3128' },
-          { name: 'tiny', type: 'http', server: '10.50.2.2:8888' },
-          { name: 'dante', type: 'socks5', server: '10.50.3.2:1080' },
-          { name: 'ferry', type: 'socks5', server: '10.50.4.2:1080', username: UP_USER, password: UP_PASS },
+          ...exitOutbounds(KINDS, ['squid', 'tiny', 'dante', 'ferry']),
           {
             name: 'world',
             type: 'pool',

@@ -9,18 +9,21 @@ import { waitFor } from '../../helpers/wait.js';
 import { adminRequest, adminSocketPath, type ExitsReport } from '../../../src/server/admin-socket.js';
 import { parseCidr, cidrContains, parseIp } from '../../../src/net/cidr.js';
 import {
+  ALL_EXITS,
   buildTopology,
+  exitNeeds,
   FERRY,
   ORIGIN,
   ORIGIN6,
   PREFIX6,
+  exitOutbounds,
   startGateway,
-  UP_PASS,
-  UP_USER,
+  statusVia,
   type Topology,
 } from './topology.js';
 
-const needs = { root: true, tools: ['curl', 'squid', 'tinyproxy', 'danted', 'ip'] };
+const KINDS = ALL_EXITS;
+const needs = exitNeeds(KINDS, ['curl']);
 const PW = 'alice-pw';
 const HC = '127.0.0.1:3001'; // pool "conn": per-connection rotation, sticky, active health probes
 const HR = '127.0.0.1:3002'; // pool "req": per-request rotation
@@ -37,10 +40,7 @@ const gatewayConfig = {
     { name: 'h6', type: 'http', listen: H6 },
   ],
   outbounds: [
-    { name: 'squid', type: 'http', server: '10.50.1.2:3128' },
-    { name: 'tiny', type: 'http', server: '10.50.2.2:8888' },
-    { name: 'dante', type: 'socks5', server: '10.50.3.2:1080' },
-    { name: 'ferry', type: 'socks5', server: '10.50.4.2:1080', username: UP_USER, password: UP_PASS },
+    ...exitOutbounds(KINDS, ['squid', 'tiny', 'dante', 'ferry']),
     {
       name: 'conn',
       type: 'pool',
@@ -73,7 +73,7 @@ describe('exits in network namespaces', { skip: skipReason(needs) }, () => {
   let egress: Map<string, string>; // origin-seen address → exit kind
 
   before(async () => {
-    topo = await buildTopology(['squid', 'tinyproxy', 'danted', 'ferry']);
+    topo = await buildTopology(KINDS);
     egress = new Map(topo.exits.map((e) => [e.egress, e.kind]));
     gw = await startGateway(topo, gatewayConfig);
   });
@@ -150,18 +150,7 @@ describe('exits in network namespaces', { skip: skipReason(needs) }, () => {
       );
     assert.deepEqual(new Set(seenUs), new Set(us));
     assert.deepEqual(await viaProxy(http('alice-country-fr')), eu.slice(1));
-    const r = await topo.inGw([
-      'curl',
-      '-s',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '-x',
-      http('alice-country-jp'),
-      `http://${ORIGIN}/ip`,
-    ]);
-    assert.equal(r.stdout, '403');
+    assert.equal(await statusVia(topo, http('alice-country-jp'), `http://${ORIGIN}/ip`), '403');
   });
 
   it('an upstream killed mid-run: no request fails, it is ejected, and it comes back', async () => {

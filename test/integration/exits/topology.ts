@@ -31,6 +31,42 @@ export const DNS_ZONE = 'audit.ferry.test';
 
 export type ExitKind = 'squid' | 'tinyproxy' | 'danted' | 'ferry';
 
+/** All four kinds of exit, in the order the suites build them (the i-th at 10.50.<i+1>.2). */
+export const ALL_EXITS: ExitKind[] = ['squid', 'tinyproxy', 'danted', 'ferry'];
+
+/** The prerequisites of a suite over these exits: root and ip (namespaces), the exits' daemons, `extra`. */
+export function exitNeeds(kinds: ExitKind[], extra: string[] = []): { root: true; tools: string[] } {
+  const daemons = kinds.filter((k) => k !== 'ferry');
+  return { root: true, tools: [...extra, ...daemons, 'ip'] };
+}
+
+/** The port each kind of exit's proxy listens on (a Ferry exit: one mixed HTTP/SOCKS5 inbound). */
+export function exitPort(kind: ExitKind): number {
+  return kind === 'squid' ? 3128 : kind === 'tinyproxy' ? 8888 : 1080;
+}
+
+/** The address Ferry (in gw) reaches the i-th exit (0-based) of buildTopology(kinds) at. */
+export function exitServer(kind: ExitKind, index: number): string {
+  return `10.50.${index + 1}.2:${exitPort(kind)}`;
+}
+
+/**
+ * The gateway's outbounds for the exits of buildTopology(kinds), named by `names` (same order):
+ * squid and tinyproxy over HTTP, danted over SOCKS5, Ferry with UP_USER's login over `ferryType`.
+ */
+export function exitOutbounds(
+  kinds: ExitKind[],
+  names: string[],
+  ferryType: 'http' | 'socks5' = 'socks5',
+): Record<string, unknown>[] {
+  return kinds.map((kind, i) => {
+    const server = exitServer(kind, i);
+    const name = names[i]!;
+    if (kind === 'ferry') return { name, type: ferryType, server, username: UP_USER, password: UP_PASS };
+    return { name, type: kind === 'danted' ? 'socks5' : 'http', server };
+  });
+}
+
 export interface ExitHost {
   kind: ExitKind;
   ns: Netns;
@@ -56,6 +92,24 @@ export interface Topology {
   /** Starts a long-running process in a namespace; killed by destroy(). */
   spawn(ns: Netns, args: string[]): Proc;
   destroy(): Promise<void>;
+}
+
+/** The HTTP status code curl (in gw) gets for `url` through `proxy` (a proxy URL with credentials). */
+export async function statusVia(topo: Topology, proxy: string, url: string): Promise<string> {
+  const r = await topo.inGw([
+    'curl',
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '--max-time',
+    '20',
+    '-x',
+    proxy,
+    url,
+  ]);
+  return r.stdout;
 }
 
 function sh(ns: Netns, cmd: string): void {
@@ -129,7 +183,7 @@ export async function buildTopology(
       veth(gw, `10.50.${i}.1/24`, ns, `10.50.${i}.2/24`);
       veth(ns, `10.60.${i}.2/24`, wan, `10.60.${i}.1/24`);
       ns.ip(['route', 'add', 'default', 'via', `10.60.${i}.1`]);
-      const port = kind === 'squid' ? 3128 : kind === 'tinyproxy' ? 8888 : 1080;
+      const port = exitPort(kind);
       const server = `10.50.${i}.2`;
       const exit: ExitHost = {
         kind,
@@ -179,7 +233,7 @@ export async function buildTopology(
       script,
       `import { startCheckOrigin } from ${JSON.stringify(CHECK_ORIGIN_JS)};\n` +
         `const variants = new Map(Object.entries(${JSON.stringify(opts.variants ?? {})}).map(([k, v]) => [k, Buffer.from(v)]));\n` +
-        `const dns = ${opts.dns ? JSON.stringify({ port: 53, zone: DNS_ZONE, answer4: ORIGIN }) : 'undefined'};\n` +
+        `const dns = ${opts.dns ? JSON.stringify({ port: 53, zone: DNS_ZONE, ipv4: ORIGIN }) : 'undefined'};\n` +
         `const o = await startCheckOrigin({ host: '::', port: 80, tlsPort: 443, variants, dns });\n` +
         `console.log('ready', o.port, o.tlsPort);\n`,
     );

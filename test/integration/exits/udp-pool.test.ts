@@ -9,9 +9,18 @@ import { after, before, describe, it } from 'node:test';
 import { skipReason } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
 import { adminRequest, adminSocketPath, type ExitsReport } from '../../../src/server/admin-socket.js';
-import { buildTopology, ORIGIN, startGateway, UP_PASS, UP_USER, type Topology } from './topology.js';
+import {
+  buildTopology,
+  exitNeeds,
+  exitOutbounds,
+  ORIGIN,
+  startGateway,
+  type ExitKind,
+  type Topology,
+} from './topology.js';
 
-const needs = { root: true, tools: ['curl', 'squid', 'danted', 'ip'] };
+const KINDS: ExitKind[] = ['squid', 'danted', 'ferry'];
+const needs = exitNeeds(KINDS, ['curl']);
 const PW = 'alice-pw';
 const S5 = 1081;
 const ECHO_PORT = 7007;
@@ -23,9 +32,7 @@ const gatewayConfig = {
   users: [{ name: 'alice', password: PW }],
   inbounds: [{ name: 's', type: 'socks', listen: `127.0.0.1:${S5}` }],
   outbounds: [
-    { name: 'squid', type: 'http', server: '10.50.1.2:3128' },
-    { name: 'dante', type: 'socks5', server: '10.50.2.2:1080' },
-    { name: 'ferry', type: 'socks5', server: '10.50.3.2:1080', username: UP_USER, password: UP_PASS },
+    ...exitOutbounds(KINDS, ['squid', 'dante', 'ferry']),
     { name: 'src', type: 'direct', source_addresses: [GW_EGRESS] },
     {
       name: 'mixed',
@@ -108,7 +115,7 @@ describe('UDP through pools', { skip: skipReason(needs) }, () => {
   let gw: Awaited<ReturnType<typeof startGateway>>;
 
   before(async () => {
-    topo = await buildTopology(['squid', 'danted', 'ferry']);
+    topo = await buildTopology(KINDS);
     kindOf = new Map(topo.exits.map((e) => [e.egress, e.kind]));
     kindOf.set(GW_EGRESS, 'source-address');
     clientJs = join(topo.dir, 'udp-client.mjs');

@@ -42,6 +42,26 @@ export async function addUser(dataDir: string, name: string, tier?: string): Pro
   return pw;
 }
 
+/** Creates an admin user "boss" with an admin-scoped API token; returns the Authorization header. */
+export async function addAdmin(dataDir: string): Promise<{ authorization: string }> {
+  await ferryCli(dataDir, ['user', 'add', 'boss', '--role', 'admin']);
+  const tok = JSON.parse(
+    await ferryCli(dataDir, ['token', 'create', '--user', 'boss', '--scope', 'admin', '--json']),
+  ) as { secret: string };
+  return { authorization: `Bearer ${tok.secret}` };
+}
+
+/** A suite's teardown: the server, then the origin, then the scratch directory (each if made). */
+export async function stopAll(
+  rig: Rig | undefined,
+  origin: { close(): Promise<void> } | undefined,
+  tmp: { cleanup(): void },
+): Promise<void> {
+  await rig?.stop();
+  await origin?.close();
+  tmp.cleanup();
+}
+
 /**
  * Starts `ferry serve` with an HTTP and a SOCKS inbound and the admin API on loopback; `extra` is
  * more YAML at the top level (logging:, users:, ...).

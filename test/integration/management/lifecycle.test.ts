@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { startHttpOrigin, type HttpOrigin } from '../../helpers/origin.js';
 import { requirePrereqs } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
-import { addUser, curl, ferryCli, startServe, tempDir, type Rig } from './harness.js';
+import { addAdmin, addUser, curl, ferryCli, startServe, stopAll, tempDir, type Rig } from './harness.js';
 
 interface SessionView {
   id: string;
@@ -29,19 +29,11 @@ describe('store changes and live sessions on a running ferry serve', () => {
   before(async () => {
     if (!requirePrereqs(undefined, { tools: ['curl'] })) return;
     await ferryCli(data, ['tier', 'add', 'slow', '--down', '256k', '--max-conns', '2']);
-    await ferryCli(data, ['user', 'add', 'boss', '--role', 'admin']);
-    const tok = JSON.parse(
-      await ferryCli(data, ['token', 'create', '--user', 'boss', '--scope', 'admin', '--json']),
-    ) as { secret: string };
-    auth = { authorization: `Bearer ${tok.secret}` };
+    auth = await addAdmin(data);
     origin = await startHttpOrigin();
     rig = await startServe(tmp.dir, ['router: { allow_destinations: ["127.0.0.0/8"] }']);
   });
-  after(async () => {
-    await rig?.stop();
-    await origin?.close();
-    tmp.cleanup();
-  });
+  after(() => stopAll(rig, origin, tmp));
 
   const sessions = async (): Promise<SessionView[]> =>
     (await (await fetch(`${rig!.api}/api/v1/sessions`, { headers: auth })).json()) as SessionView[];

@@ -18,7 +18,7 @@ import { startHttpOrigin } from '../../helpers/origin.js';
 import { requirePrereqs } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
 import { openStore } from '../../../src/control/open-store.js';
-import { addUser, curl, ferryCli, startServe, tempDir } from './harness.js';
+import { addAdmin, addUser, curl, ferryCli, startServe, tempDir } from './harness.js';
 
 const CLIENT = '127.0.0.23';
 const HOST = 'zq7-origin.test';
@@ -55,12 +55,7 @@ async function workload(mode: 'none' | 'audit', dir: string): Promise<Seen> {
   writeFileSync(hosts, `127.0.0.1 localhost\n127.0.0.1 ${HOST}\n`);
   await ferryCli(data, ['tier', 'add', 'slow', '--down', '512k']);
   const pw = await addUser(data, STORE_USER, 'slow');
-  await ferryCli(data, ['user', 'add', 'boss', '--role', 'admin']);
-  const token = (
-    JSON.parse(await ferryCli(data, ['token', 'create', '--user', 'boss', '--scope', 'admin', '--json'])) as {
-      secret: string;
-    }
-  ).secret;
+  const auth = await addAdmin(data);
   // Audit: a connection record from 40 days ago, as an earlier run would have left it.
   const store = await openStore({ dataDir: data });
   if (mode === 'audit')
@@ -105,7 +100,6 @@ async function workload(mode: 'none' | 'audit', dir: string): Promise<Seen> {
     assert.equal((await curl(`http://${CONFIG_USER}:wrong@127.0.0.1:${rig.http}`, url, src)).status, 407);
     // A slow download (the tier's 512 KiB/s) to list while it runs.
     const slow = curl(s, `http://${HOST}:${origin.port}/size/${1536 * 1024}`, [...src, '-o', '/dev/null']);
-    const auth = { authorization: `Bearer ${token}` };
     const listing = await waitFor('the slow session to be listed', async () => {
       const r = await fetch(`${rig.api}/api/v1/sessions`, { headers: auth });
       const l = (await r.json()) as Record<string, unknown>[];

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHttpOrigin, type HttpOrigin } from '../../helpers/origin.js';
 import { requirePrereqs } from '../../helpers/prereq.js';
-import { addUser, curl, ferryCli, startServe, tempDir, type Rig } from './harness.js';
+import { addUser, curl, ferryCli, startServe, stopAll, tempDir, type Rig } from './harness.js';
 
 const QUOTA = 2 * 1024 * 1024; // --quota 2M
 /** One relay read plus what the kernel buffers hold on the way to the client. */
@@ -29,11 +29,7 @@ describe('tier quota through ferry serve', () => {
     origin = await startHttpOrigin();
     rig = await startServe(tmp.dir, extra);
   });
-  after(async () => {
-    await rig?.stop();
-    await origin?.close();
-    tmp.cleanup();
-  });
+  after(() => stopAll(rig, origin, tmp));
 
   it('a download is cut at the quota, and later requests are refused with the reason', async (t) => {
     if (!requirePrereqs(t, { tools: ['curl'] })) return;

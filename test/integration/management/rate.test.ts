@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHttpOrigin, type HttpOrigin } from '../../helpers/origin.js';
 import { requirePrereqs } from '../../helpers/prereq.js';
-import { addUser, curl, ferryCli, startServe, tempDir, type Rig } from './harness.js';
+import { addUser, curl, ferryCli, startServe, stopAll, tempDir, type Rig } from './harness.js';
 
 const RATE = 1024 * 1024; // --down 1M: 1 MiB/s
 const TOTAL = 4 * RATE; // about 4 s of transfer
@@ -32,11 +32,7 @@ describe('tier rate limit (1 MiB/s) through ferry serve', () => {
     origin = await startHttpOrigin();
     rig = await startServe(tmp.dir, ['router: { allow_destinations: ["127.0.0.0/8"] }']);
   });
-  after(async () => {
-    await rig?.stop();
-    await origin?.close();
-    tmp.cleanup();
-  });
+  after(() => stopAll(rig, origin, tmp));
 
   const within10 = (t: { diagnostic(m: string): void }, measured: number, what: string): void => {
     const ratio = measured / RATE;

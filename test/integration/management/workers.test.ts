@@ -10,7 +10,7 @@ import { startHttpOrigin, type HttpOrigin } from '../../helpers/origin.js';
 import { requirePrereqs } from '../../helpers/prereq.js';
 import { runAsync } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
-import { addUser, curl, ferryCli, startServe, tempDir, type Rig } from './harness.js';
+import { addAdmin, addUser, curl, ferryCli, startServe, stopAll, tempDir, type Rig } from './harness.js';
 
 describe('ferry serve --workers 2 with the store', () => {
   const tmp = tempDir('ferry-workers-');
@@ -26,21 +26,13 @@ describe('ferry serve --workers 2 with the store', () => {
     await ferryCli(data, ['tier', 'add', 'slow', '--down', '256k']);
     pw = await addUser(data, 'wanda');
     slowPw = await addUser(data, 'slowpoke', 'slow');
-    await ferryCli(data, ['user', 'add', 'boss', '--role', 'admin']);
-    const tok = JSON.parse(
-      await ferryCli(data, ['token', 'create', '--user', 'boss', '--scope', 'admin', '--json']),
-    ) as { secret: string };
-    auth = { authorization: `Bearer ${tok.secret}` };
+    auth = await addAdmin(data);
     origin = await startHttpOrigin();
     rig = await startServe(tmp.dir, ['router: { allow_destinations: ["127.0.0.0/8"] }'], {
       args: ['--workers', '2'],
     });
   });
-  after(async () => {
-    await rig?.stop();
-    await origin?.close();
-    tmp.cleanup();
-  });
+  after(() => stopAll(rig, origin, tmp));
 
   it('usage is counted exactly across the workers; the API sees their sessions and metrics', async (t) => {
     if (!requirePrereqs(t, { tools: ['curl'] })) return;

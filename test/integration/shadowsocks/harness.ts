@@ -5,11 +5,10 @@ import { connect, createServer, type Socket } from 'node:net';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { createLogger } from '../../../src/core/logger.js';
 import { startGateway, type Gateway } from '../../../src/server/gateway.js';
 import { start, runAsync, type Proc } from '../../helpers/proc.js';
 import { waitFor, waitForPort } from '../../helpers/wait.js';
+import { memoryLogger } from '../../helpers/memory-log.js';
 
 export const AEAD_METHODS = ['aes-128-gcm', 'aes-256-gcm', 'chacha20-ietf-poly1305'] as const;
 export const METHODS_2022 = [
@@ -18,17 +17,7 @@ export const METHODS_2022 = [
   '2022-blake3-chacha20-poly1305',
 ] as const;
 
-/** Collects the gateway's JSON log lines (to check what is and is not logged). */
-export function memoryLogger(): { log: ReturnType<typeof createLogger>; lines: string[] } {
-  const lines: string[] = [];
-  const dest = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      lines.push(...chunk.toString().split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  return { log: createLogger({ level: 'debug', destination: dest }), lines };
-}
+export { memoryLogger };
 
 export interface ServerOptions {
   method: string;

@@ -8,15 +8,48 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { run, runAsync, start, type Proc } from '../../helpers/proc.js';
+import { after, before, type TestContext } from 'node:test';
+import { requirePrereqs } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
 import { FERRY_MAIN } from '../../helpers/ferry.js';
-import type { SmallInternet } from '../../helpers/small-internet.js';
+import { buildSmallInternet, type SmallInternet } from '../../helpers/small-internet.js';
 import type { Netns } from '../../helpers/netns.js';
 
 export const CLIENT_NEEDS = {
   root: true,
   tools: ['ip', 'nft', 'wg', 'wireguard-go', 'tcpdump', 'curl', 'ping'],
 };
+
+/**
+ * Registers the suite's before/after hooks that build the small internet (after checking the
+ * prerequisites) and tear it down; `use` receives it once built.
+ */
+export function smallInternetForSuite(use: (net: SmallInternet) => void): void {
+  let net: SmallInternet | undefined;
+  before(async () => {
+    requirePrereqs(undefined, CLIENT_NEEDS);
+    net = await buildSmallInternet();
+    use(net);
+  });
+  after(async () => {
+    await net?.cleanup();
+  });
+}
+
+/** A client side and a wireguard-go server that knows its key, both torn down after the test. */
+export async function clientWithServer(
+  net: SmallInternet,
+  t: TestContext,
+): Promise<{ c: ClientSide; server: VpnServer }> {
+  const c = new ClientSide(net);
+  let server: VpnServer | null = null;
+  t.after(async () => {
+    await c.cleanup();
+    await server?.stop();
+  });
+  server = await startServer(net, c.key);
+  return { c, server };
+}
 
 let seq = 0;
 export function uniqueIf(tag: string): string {

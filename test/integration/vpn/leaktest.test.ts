@@ -2,12 +2,18 @@
 // name the leak when DNS or IPv6 is deliberately sent around the tunnel, or when the tunnel is cut
 // without a kill switch. With the kill switch, a capture on the client's ISP-facing link shows that
 // nothing but WireGuard left while the tunnel was cut.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildSmallInternet, type SmallInternet } from '../../helpers/small-internet.js';
-import { requirePrereqs, skipReason } from '../../helpers/prereq.js';
+import type { SmallInternet } from '../../helpers/small-internet.js';
+import { skipReason } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
-import { ClientSide, startServer, startCapture, CLIENT_NEEDS, type VpnServer } from './client-harness.js';
+import {
+  clientWithServer,
+  smallInternetForSuite,
+  startCapture,
+  CLIENT_NEEDS,
+  type ClientSide,
+} from './client-harness.js';
 
 interface Report {
   leak: boolean;
@@ -16,25 +22,7 @@ interface Report {
 
 describe('ferry leaktest', { skip: skipReason(CLIENT_NEEDS), concurrency: false }, () => {
   let net: SmallInternet;
-  before(async () => {
-    requirePrereqs(undefined, CLIENT_NEEDS);
-    net = await buildSmallInternet();
-  });
-  after(async () => {
-    await net?.cleanup();
-  });
-
-  /** A client with a server, torn down after the test whatever happens. */
-  async function setup(t: import('node:test').TestContext): Promise<{ c: ClientSide; server: VpnServer }> {
-    const c = new ClientSide(net);
-    let server: VpnServer | null = null;
-    t.after(async () => {
-      await c.cleanup();
-      await server?.stop();
-    });
-    server = await startServer(net, c.key);
-    return { c, server };
-  }
+  smallInternetForSuite((n) => (net = n));
 
   async function leaktest(
     c: ClientSide,
@@ -61,7 +49,7 @@ describe('ferry leaktest', { skip: skipReason(CLIENT_NEEDS), concurrency: false 
   const verdict = (rep: Report, check: string): string => rep.results.find((r) => r.check === check)!.verdict;
 
   it('passes with a full tunnel, and flags DNS sent around it', async (t) => {
-    const { c, server } = await setup(t);
+    const { c, server } = await clientWithServer(net, t);
     await c.up(c.writeConfig(server, { allowedIps: '0.0.0.0/0, ::/0', dns: net.dns.v4 }));
     const expect = ['--expect-exit', net.addrs.serverExit4, '--expect-exit', net.addrs.serverExit6];
     const ok = await leaktest(c, expect);
@@ -93,7 +81,7 @@ describe('ferry leaktest', { skip: skipReason(CLIENT_NEEDS), concurrency: false 
   });
 
   it('an IPv4-only tunnel blocks IPv6; removing the block is reported as an IPv6 leak', async (t) => {
-    const { c, server } = await setup(t);
+    const { c, server } = await clientWithServer(net, t);
     const log = await c.up(c.writeConfig(server, { allowedIps: '0.0.0.0/0', dns: net.dns.v4 }));
     assert.match(log, /ip -6 route add unreachable default table 51820/);
     const ok = await leaktest(c);
@@ -110,7 +98,7 @@ describe('ferry leaktest', { skip: skipReason(CLIENT_NEEDS), concurrency: false 
   });
 
   it('with the kill switch, cutting the tunnel leaks nothing (empty capture) and it reconnects', async (t) => {
-    const { c, server } = await setup(t);
+    const { c, server } = await clientWithServer(net, t);
     await c.up(c.writeConfig(server, { allowedIps: '0.0.0.0/0, ::/0', dns: net.dns.v4 }), ['--kill-switch']);
     assert.match(net.client.exec(['nft', 'list', 'tables']), new RegExp(`inet ferry-ks-${c.ifname}`));
     assert.equal(await c.curl(net.origin.url4), net.addrs.serverExit4);
@@ -143,7 +131,7 @@ describe('ferry leaktest', { skip: skipReason(CLIENT_NEEDS), concurrency: false 
   });
 
   it('without the kill switch, cutting the tunnel is reported as a leak', async (t) => {
-    const { c, server } = await setup(t);
+    const { c, server } = await clientWithServer(net, t);
     await c.up(c.writeConfig(server, { allowedIps: '0.0.0.0/0, ::/0', dns: net.dns.v4 }));
     const r = await leaktest(c, ['--kill-switch-check', '--no-reconnect']);
     assert.equal(r.code, 1);

@@ -1,38 +1,21 @@
 // `ferry up` / `ferry down` in the small internet's client namespace against a wireguard-go server:
 // full tunnel (policy routing, DNS, IPv6), split tunnel, and a clean teardown.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  buildSmallInternet,
-  readClientResolvConf,
-  resolveTxtIn,
-  type SmallInternet,
-} from '../../helpers/small-internet.js';
-import { requirePrereqs, skipReason } from '../../helpers/prereq.js';
+import { readClientResolvConf, resolveTxtIn, type SmallInternet } from '../../helpers/small-internet.js';
+import { skipReason } from '../../helpers/prereq.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runAsync } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
-import { ClientSide, startServer, startCapture, CLIENT_NEEDS, type VpnServer } from './client-harness.js';
+import { clientWithServer, smallInternetForSuite, startCapture, CLIENT_NEEDS } from './client-harness.js';
 
 describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concurrency: false }, () => {
   let net: SmallInternet;
-  before(async () => {
-    requirePrereqs(undefined, CLIENT_NEEDS);
-    net = await buildSmallInternet();
-  });
-  after(async () => {
-    await net?.cleanup();
-  });
+  smallInternetForSuite((n) => (net = n));
 
   it("full tunnel: the origin sees the server, DNS is the tunnel's, everything is undone on down", async (t) => {
-    const c = new ClientSide(net);
-    let server: VpnServer | null = null;
-    t.after(async () => {
-      await c.cleanup();
-      await server?.stop();
-    });
-    server = await startServer(net, c.key);
+    const { c, server } = await clientWithServer(net, t);
     const before4 = net.client.ip(['-4', 'rule', 'show']);
     const before6 = net.client.ip(['-6', 'rule', 'show']);
     const resolvBefore = readClientResolvConf(net);
@@ -88,13 +71,7 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
   });
 
   it('split tunnel: only the chosen networks go through the tunnel; no policy routing', async (t) => {
-    const c = new ClientSide(net);
-    let server: VpnServer | null = null;
-    t.after(async () => {
-      await c.cleanup();
-      await server?.stop();
-    });
-    server = await startServer(net, c.key);
+    const { c, server } = await clientWithServer(net, t);
     const rules = net.client.ip(['-4', 'rule', 'show']);
     const hookFile = join(c.dir, 'hook');
     await c.up(
@@ -119,13 +96,7 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
   });
 
   it('Table = <n> and Table = off; SaveConfig is refused with a reason', async (t) => {
-    const c = new ClientSide(net);
-    let server: VpnServer | null = null;
-    t.after(async () => {
-      await c.cleanup();
-      await server?.stop();
-    });
-    server = await startServer(net, c.key);
+    const { c, server } = await clientWithServer(net, t);
     const rules = net.client.ip(['-4', 'rule', 'show']);
     await c.up(
       c.writeConfig(server, {
@@ -154,13 +125,7 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
   });
 
   it('a failing PostUp undoes everything but the kill switch, which ferry down removes', async (t) => {
-    const c = new ClientSide(net);
-    let server: VpnServer | null = null;
-    t.after(async () => {
-      await c.cleanup();
-      await server?.stop();
-    });
-    server = await startServer(net, c.key);
+    const { c, server } = await clientWithServer(net, t);
     const rules = net.client.ip(['-4', 'rule', 'show']);
     const resolv = readClientResolvConf(net);
     const cfg = c.writeConfig(server, {
@@ -182,13 +147,7 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
   });
 
   it('the kill switch outlives its daemon; ferry down still cleans up', async (t) => {
-    const c = new ClientSide(net);
-    let server: VpnServer | null = null;
-    t.after(async () => {
-      await c.cleanup();
-      await server?.stop();
-    });
-    server = await startServer(net, c.key);
+    const { c, server } = await clientWithServer(net, t);
     await c.up(c.writeConfig(server, { allowedIps: '0.0.0.0/0, ::/0' }), ['--kill-switch']);
     const state = JSON.parse(readFileSync(join(c.stateDir, `${c.ifname}.json`), 'utf8')) as {
       daemonPid: number;
@@ -208,13 +167,7 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
   });
 
   it('runs on wireguard-go too (FERRY_UP_DAEMON), and ferry down stops it', async (t) => {
-    const c = new ClientSide(net);
-    let server: VpnServer | null = null;
-    t.after(async () => {
-      await c.cleanup();
-      await server?.stop();
-    });
-    server = await startServer(net, c.key);
+    const { c, server } = await clientWithServer(net, t);
     await c.up(
       c.writeConfig(server, { allowedIps: '0.0.0.0/0, ::/0' }),
       [],
@@ -236,13 +189,7 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
   });
 
   it('--allow-lan lets the kill switch pass the local network, nothing else', async (t) => {
-    const c = new ClientSide(net);
-    let server: VpnServer | null = null;
-    t.after(async () => {
-      await c.cleanup();
-      await server?.stop();
-    });
-    server = await startServer(net, c.key);
+    const { c, server } = await clientWithServer(net, t);
     await c.up(c.writeConfig(server, { allowedIps: '0.0.0.0/0, ::/0' }), ['--kill-switch', '--allow-lan']);
     assert.equal(await ping(net.addrs.isp4), true, 'the LAN (RFC 1918) is reachable');
     assert.equal(await ping(net.addrs.isp6), false, 'a ULA outside link-local is not "LAN"');

@@ -1,10 +1,9 @@
 // The resolver and query handler over scripted upstreams: coalescing, failover order and penalty,
 // SERVFAIL, caching with a fake clock, access control and what reaches the log.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import * as dnsPacket from 'dns-packet';
-import pino from 'pino';
+import { memoryLogger } from '../../helpers/memory-log.js';
 import { DnsCache } from '../../../src/dns/cache.js';
 import { QueryHandler } from '../../../src/dns/query-handler.js';
 import { Resolver } from '../../../src/dns/resolver.js';
@@ -146,16 +145,7 @@ describe('Resolver', () => {
 
 describe('QueryHandler', () => {
   function handler(opts: { logQueries: boolean; upstream: Script }) {
-    const lines: string[] = [];
-    const logger = pino(
-      { level: 'debug' },
-      new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          lines.push(chunk.toString());
-          cb();
-        },
-      }),
-    );
+    const { log: logger, lines } = memoryLogger();
     const stats = newDnsStats();
     const resolver = new Resolver({
       upstreams: [new ScriptedUpstream('udp://192.0.2.53', opts.upstream)],
