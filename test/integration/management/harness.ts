@@ -14,6 +14,8 @@ export interface Rig {
   ferry: FerryProc;
   http: number;
   socks: number;
+  /** Port of every inbound by name (h, s and those of `opts.inbounds`). */
+  ports: Record<string, number>;
   /** Base URL of the admin API, e.g. http://127.0.0.1:40447 */
   api: string;
   stop(): Promise<void>;
@@ -64,12 +66,13 @@ export async function stopAll(
 
 /**
  * Starts `ferry serve` with an HTTP and a SOCKS inbound and the admin API on loopback; `extra` is
- * more YAML at the top level (logging:, users:, ...).
+ * more YAML at the top level (logging:, users:, ...). `opts.inbounds` are more entries of the
+ * inbounds list (YAML flow mappings), each with a `name:`; their ports are in `Rig.ports`.
  */
 export async function startServe(
   dir: string,
   extra: string[] = [],
-  opts: { env?: NodeJS.ProcessEnv; args?: string[]; prefix?: string[] } = {},
+  opts: { env?: NodeJS.ProcessEnv; args?: string[]; prefix?: string[]; inbounds?: string[] } = {},
 ): Promise<Rig> {
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { recursive: true });
@@ -81,12 +84,14 @@ export async function startServe(
       'inbounds:',
       '  - { name: h, type: http, listen: "127.0.0.1:0", auth: true }',
       '  - { name: s, type: socks, listen: "127.0.0.1:0", auth: true }',
+      ...(opts.inbounds ?? []).map((i) => `  - ${i}`),
       'api: { listen: "127.0.0.1:0", metrics_public: true }',
       ...extra,
     ].join('\n') + '\n',
   );
   const ferry = runFerry(['serve', '--config', cfg, ...(opts.args ?? [])], opts.env ?? {}, opts.prefix);
-  const ports = await waitForListeners(ferry, ['h', 's']);
+  const more = (opts.inbounds ?? []).map((i) => /name: *([\w-]+)/.exec(i)?.[1] ?? '');
+  const ports = await waitForListeners(ferry, ['h', 's', ...more]);
   const api = await waitFor(
     'the API line',
     () => /api +(http:\/\/[\d.:]+)\/api\/v1/.exec(ferry.stdout())?.[1],
@@ -97,6 +102,7 @@ export async function startServe(
     ferry,
     http: ports.h!,
     socks: ports.s!,
+    ports,
     api,
     async stop() {
       await ferry.stop();
