@@ -1,0 +1,14 @@
+import Db from 'better-sqlite3';
+import { rmSync } from 'node:fs';
+const sync = process.argv[2] ?? 'FULL', variant = process.argv[3], txRows = Number(process.argv[4] ?? 2000);
+const f = '/tmp/mgmtperf/ins.db'; for (const s of ['', '-wal', '-shm']) rmSync(f + s, { force: true });
+const db = new Db(f); db.pragma('journal_mode = WAL'); db.pragma('synchronous = ' + sync);
+db.exec(`CREATE TABLE connections (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, user_name TEXT, inbound TEXT NOT NULL, source TEXT NOT NULL, destination TEXT NOT NULL, bytes_up INTEGER NOT NULL, bytes_down INTEGER NOT NULL, duration_ms INTEGER NOT NULL, decision TEXT NOT NULL); CREATE INDEX connections_at ON connections(at); CREATE INDEX connections_user ON connections(user_name);`);
+const TOTAL = 100000;
+let at = 1764190000000;
+const ins = db.prepare('INSERT INTO connections (at, user_name, inbound, source, destination, bytes_up, bytes_down, duration_ms, decision) VALUES (?,?,?,?,?,?,?,?,?)');
+const tx = db.transaction((n) => { for (let i = 0; i < n; i++) ins.run(at++, 'bencher', 'http', '127.0.0.1:' + (40000 + (i & 8191)), '127.0.0.1:18080', 123, 456, 1, 'direct closed'); });
+const cpu0 = process.cpuUsage();
+let t = performance.now(); for (let done = 0; done < TOTAL; done += txRows) tx.immediate(txRows); let dt = performance.now() - t;
+const cpu = process.cpuUsage(cpu0);
+console.log(sync, 'txRows', txRows, 'wall', (dt * 1000 / TOTAL).toFixed(2), 'µs/row', 'cpu', ((cpu.user + cpu.system) / TOTAL).toFixed(2), 'µs/row');
