@@ -53,6 +53,10 @@ export function pushRecord(
 /** The number of records in a flat array. */
 export const recordCount = (values: readonly RecordValue[]): number => values.length / RECORD_FIELDS;
 
+/** The decision column: the outbound, and how the session ended when known ("direct closed"). */
+export const decisionText = (outbound: string, reason: string | null): string =>
+  reason ? `${outbound} ${reason}` : outbound;
+
 /** Record `i` of a flat array as the store takes it. */
 export function decodeRecord(v: readonly RecordValue[], i: number): ConnectionRecord {
   const o = i * RECORD_FIELDS;
@@ -66,7 +70,7 @@ export function decodeRecord(v: readonly RecordValue[], i: number): ConnectionRe
     bytesUp: v[o + 7] as number,
     bytesDown: v[o + 8] as number,
     durationMs: v[o + 9] as number,
-    decision: reason ? `${v[o + 10] as string} ${reason}` : (v[o + 10] as string),
+    decision: decisionText(v[o + 10] as string, reason),
   };
 }
 

@@ -9,7 +9,8 @@
 // short — a few milliseconds.
 import { parentPort, workerData } from 'node:worker_threads';
 import SqliteDb from 'better-sqlite3';
-import { decodeRecord, recordCount, type RecordValue } from './record-batch.js';
+import { formatHostPort } from '../../core/session.js';
+import { decisionText, RECORD_FIELDS, recordCount, type RecordValue } from './record-batch.js';
 import type { FromWriter, ToWriter, WriterData } from './sqlite-writer.js';
 
 /** Rows per transaction: a few milliseconds of the write lock, fsync included. */
@@ -35,20 +36,19 @@ const insert = db.prepare(
    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 );
 const insertBatches = db.transaction((batches: RecordValue[][]) => {
-  for (const values of batches) {
-    const n = recordCount(values);
-    for (let i = 0; i < n; i++) {
-      const r = decodeRecord(values, i);
+  // Straight from the flat array (record-batch.ts for the field order): no object per row.
+  for (const v of batches) {
+    for (let o = 0; o < v.length; o += RECORD_FIELDS) {
       insert.run(
-        r.at,
-        r.user,
-        r.inbound,
-        r.source,
-        r.destination,
-        r.bytesUp,
-        r.bytesDown,
-        r.durationMs,
-        r.decision,
+        v[o],
+        v[o + 1],
+        v[o + 2],
+        formatHostPort(v[o + 3] as string, v[o + 4] as number),
+        formatHostPort(v[o + 5] as string, v[o + 6] as number),
+        v[o + 7],
+        v[o + 8],
+        v[o + 9],
+        decisionText(v[o + 10] as string, v[o + 11] as string | null),
       );
     }
   }
