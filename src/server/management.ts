@@ -16,7 +16,7 @@ import { loadProxyUsers, loadTiers, type ProxyLogin } from '../control/data-plan
 import type { Store } from '../control/store/types.js';
 import { MAX_BACKLOG_ROWS, type ConnectionWriter } from '../control/audit/connection-writer.js';
 import { openConnectionWriter } from '../control/audit/open-writer.js';
-import { pushRecord, RECORD_FIELDS, type RecordValue } from '../control/audit/record-batch.js';
+import { RecordBatch } from '../control/audit/record-batch.js';
 import type { AccessLogMode, ConnectionSink, UsageGate } from '../inbound/context.js';
 import { LiveRegistry } from '../inbound/live-registry.js';
 import type { Meter } from '../net/meter.js';
@@ -54,8 +54,8 @@ export class ManagementPlane implements UsageGate, ConnectionSink {
   private readonly pollTimer: NodeJS.Timeout;
   private pruneTimer: NodeJS.Timeout | null = null;
   private readonly recordTimer: NodeJS.Timeout;
-  /** Audit mode: records not handed to the writer yet, RECORD_FIELDS values each. */
-  private records: RecordValue[] = [];
+  /** Audit mode: records not handed to the writer yet. */
+  private readonly records = new RecordBatch(HANDOFF_ROWS);
   private droppedRecords = 0;
   /** Audit mode's writer; null in the other modes. */
   private writer: ConnectionWriter | null = null;
@@ -115,7 +115,7 @@ export class ManagementPlane implements UsageGate, ConnectionSink {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
     if (mode !== 'audit') {
-      this.records = [];
+      this.records.take();
       if (this.writer) this.retiring.push(this.writer.close());
       this.writer = null;
       return;
@@ -173,8 +173,7 @@ export class ManagementPlane implements UsageGate, ConnectionSink {
     reason: string | null,
   ): void {
     if (this.writer === null) return;
-    pushRecord(
-      this.records,
+    this.records.push(
       at,
       user,
       inbound,
@@ -188,16 +187,15 @@ export class ManagementPlane implements UsageGate, ConnectionSink {
       outbound,
       reason,
     );
-    if (this.records.length >= HANDOFF_ROWS * RECORD_FIELDS) this.handOff();
+    if (this.records.full) this.handOff();
   }
 
   /** Gives the collected records to the writer, unless it is too far behind (then they are dropped). */
   private handOff(): void {
     const w = this.writer;
-    if (w === null || this.records.length === 0) return;
-    const batch = this.records;
-    this.records = [];
-    if (w.backlog >= MAX_BACKLOG_ROWS) this.droppedRecords += batch.length / RECORD_FIELDS;
+    if (w === null || this.records.rows === 0) return;
+    const batch = this.records.take();
+    if (w.backlog >= MAX_BACKLOG_ROWS) this.droppedRecords += batch.rows;
     else w.write(batch);
   }
 

@@ -11,11 +11,11 @@
 //   addConnections on the main thread (the driver's I/O is asynchronous already).
 import type { Logger } from '../../core/logger.js';
 import type { Store } from '../store/types.js';
-import { decodeRecords, recordCount, type RecordValue } from './record-batch.js';
+import { decodeRecords, type PackedRecords } from './record-batch.js';
 
 export interface ConnectionWriter {
-  /** Takes a batch of records (a flat array of raw fields; the writer owns it from now on). */
-  write(values: RecordValue[]): void;
+  /** Takes a batch of records (RecordBatch.take(); the writer owns it from now on). */
+  write(batch: PackedRecords): void;
   /** Records handed to write() and not stored yet (written, or given up on after failures). */
   readonly backlog: number;
   /** Resolves once every record handed over before the call has been stored or given up on. */
@@ -33,7 +33,7 @@ export const MAX_BACKLOG_ROWS = 100_000;
 
 /** Writes through Store.addConnections on the caller's thread; one call in flight at a time. */
 export class StoreConnectionWriter implements ConnectionWriter {
-  private queue: RecordValue[][] = [];
+  private queue: PackedRecords[] = [];
   private queuedRows = 0;
   private writing: Promise<void> | null = null;
   private dropped = 0;
@@ -47,13 +47,12 @@ export class StoreConnectionWriter implements ConnectionWriter {
     return this.queuedRows;
   }
 
-  write(values: RecordValue[]): void {
-    const n = recordCount(values);
-    if (n === 0) return;
-    this.queue.push(values);
-    this.queuedRows += n;
+  write(batch: PackedRecords): void {
+    if (batch.rows === 0) return;
+    this.queue.push(batch);
+    this.queuedRows += batch.rows;
     while (this.queuedRows > MAX_BACKLOG_ROWS && this.queue.length > 1) {
-      const gone = recordCount(this.queue.shift()!);
+      const gone = this.queue.shift()!.rows;
       this.queuedRows -= gone;
       this.dropped += gone;
     }
@@ -68,12 +67,12 @@ export class StoreConnectionWriter implements ConnectionWriter {
   private async writeSome(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        const batch: RecordValue[][] = [];
+        const batch: PackedRecords[] = [];
         let rows = 0;
         while (this.queue.length > 0 && rows < STORE_BATCH_ROWS) {
           const b = this.queue.shift()!;
           batch.push(b);
-          rows += recordCount(b);
+          rows += b.rows;
         }
         try {
           await this.store.addConnections(batch.flatMap((b) => decodeRecords(b)));

@@ -2,15 +2,14 @@
 // store's database file, one prepared INSERT, and the retention job's DELETEs. Everything here is
 // synchronous on purpose — it is this thread's only job — and none of it runs in the gateway's.
 //
-// Rows arrive as flat arrays (record-batch.ts) and are written COALESCE_MS after the first of them
+// Rows arrive as packed batches (record-batch.ts) and are written COALESCE_MS after the first of them
 // arrives, together, up to TXN_ROWS per transaction: a commit (with its fsync) costs as much as a few
 // hundred rows, so fewer and larger transactions are cheaper; but a transaction holds SQLite's write
 // lock, and the gateway's own connection (usage batches, admin writes) waits for it, so it stays
 // short — a few milliseconds.
 import { parentPort, workerData } from 'node:worker_threads';
 import SqliteDb from 'better-sqlite3';
-import { formatHostPort } from '../../core/session.js';
-import { decisionText, RECORD_FIELDS, recordCount, type RecordValue } from './record-batch.js';
+import { recordColumns, type PackedRecords } from './record-batch.js';
 import type { FromWriter, ToWriter, WriterData } from './sqlite-writer.js';
 
 /** Rows per transaction: a few milliseconds of the write lock, fsync included. */
@@ -35,29 +34,14 @@ const insert = db.prepare(
      (at, user_name, inbound, source, destination, bytes_up, bytes_down, duration_ms, decision)
    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 );
-const insertBatches = db.transaction((batches: RecordValue[][]) => {
-  // Straight from the flat array (record-batch.ts for the field order): no object per row.
-  for (const v of batches) {
-    for (let o = 0; o < v.length; o += RECORD_FIELDS) {
-      insert.run(
-        v[o],
-        v[o + 1],
-        v[o + 2],
-        formatHostPort(v[o + 3] as string, v[o + 4] as number),
-        formatHostPort(v[o + 5] as string, v[o + 6] as number),
-        v[o + 7],
-        v[o + 8],
-        v[o + 9],
-        decisionText(v[o + 10] as string, v[o + 11] as string | null),
-      );
-    }
-  }
+const insertBatches = db.transaction((batches: PackedRecords[]) => {
+  for (const b of batches) for (let i = 0; i < b.rows; i++) insert.run(recordColumns(b, i));
 });
 const pruneSome = db.prepare(
   'DELETE FROM connections WHERE id IN (SELECT id FROM connections WHERE at < ? LIMIT ?)',
 );
 
-let queue: RecordValue[][] = [];
+let queue: PackedRecords[] = [];
 let queuedRows = 0;
 /** The next write: soon (setImmediate), after COALESCE_MS, or after RETRY_MS following a failure. */
 let next: { at: 'soon' | 'coalesce' | 'retry'; cancel: () => void } | null = null;
@@ -81,12 +65,12 @@ function settled(rows: number): void {
 
 /** Writes one transaction's worth of queued batches; false when the write failed. */
 function writeOne(): boolean {
-  const take: RecordValue[][] = [];
+  const take: PackedRecords[] = [];
   let rows = 0;
-  while (queue.length > 0 && (rows === 0 || rows + recordCount(queue[0]!) <= TXN_ROWS)) {
+  while (queue.length > 0 && (rows === 0 || rows + queue[0]!.rows <= TXN_ROWS)) {
     const b = queue.shift()!;
     take.push(b);
-    rows += recordCount(b);
+    rows += b.rows;
   }
   try {
     insertBatches.immediate(take);
@@ -139,12 +123,12 @@ function prune(before: number): number {
 port.on('message', (m: ToWriter) => {
   switch (m.t) {
     case 'rows': {
-      queue.push(m.values);
-      queuedRows += recordCount(m.values);
+      queue.push(m.batch);
+      queuedRows += m.batch.rows;
       // The store is failing or far behind: give up on the oldest batches rather than grow forever.
       let dropped = 0;
       while (queuedRows > maxBacklogRows && queue.length > 1) {
-        const n = recordCount(queue.shift()!);
+        const n = queue.shift()!.rows;
         queuedRows -= n;
         dropped += n;
       }

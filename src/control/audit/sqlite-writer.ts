@@ -1,5 +1,5 @@
 // The gateway's side of the audit writer thread (sqlite-writer-thread.ts): hands batches of raw
-// records over with postMessage (a flat array of primitives: a fraction of a microsecond a record),
+// records over with postMessage (record-batch.ts: a transferred Float64Array and a string table),
 // keeps count of what is not stored yet, and turns the thread's answers into promises and log lines.
 //
 // If the thread dies (it should not: every SQLite error is caught there), the rows it held are lost
@@ -10,7 +10,7 @@ import type { Logger } from '../../core/logger.js';
 import { BUSY_TIMEOUT_MS } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
 import { MAX_BACKLOG_ROWS, StoreConnectionWriter, type ConnectionWriter } from './connection-writer.js';
-import { recordCount, type RecordValue } from './record-batch.js';
+import type { PackedRecords } from './record-batch.js';
 
 /** What the thread is started with (workerData). */
 export interface WriterData {
@@ -21,7 +21,7 @@ export interface WriterData {
 
 /** Messages to the thread. */
 export type ToWriter =
-  | { t: 'rows'; values: RecordValue[] }
+  | { t: 'rows'; batch: PackedRecords }
   | { t: 'flush'; id: number }
   | { t: 'prune'; id: number; before: number }
   | { t: 'close' };
@@ -76,10 +76,11 @@ export class SqliteConnectionWriter implements ConnectionWriter {
     return this.inThread + (this.fallback?.backlog ?? 0);
   }
 
-  write(values: RecordValue[]): void {
-    if (this.fallback) return this.fallback.write(values);
-    this.inThread += recordCount(values);
-    this.post({ t: 'rows', values });
+  write(batch: PackedRecords): void {
+    if (this.fallback) return this.fallback.write(batch);
+    this.inThread += batch.rows;
+    // The numbers move to the thread (transferred, not copied); the batch is not used here again.
+    this.worker.postMessage({ t: 'rows', batch } satisfies ToWriter, [batch.nums.buffer as ArrayBuffer]);
   }
 
   flush(): Promise<void> {
