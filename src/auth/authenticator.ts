@@ -1,8 +1,12 @@
 // Checks user name + password pairs for every inbound. Password hashes are slow on purpose
-// (scrypt), and HTTP clients resend credentials on every request, so successful checks are cached:
-// the cache key is an HMAC of "name\0password" under a per-process random key, so neither the
-// cache nor its lookup timing reveals a password, and a changed password misses the cache.
-import { createHmac, randomBytes } from 'node:crypto';
+// (scrypt), and clients resend credentials on every request and connection, so successful checks
+// are cached. The cache key is SHA-256 over a per-process random secret followed by the credential
+// as the client sent it ("name\0password", or an HTTP Proxy-Authorization value as is): neither the
+// cache nor its lookup timing reveals a password, and a changed password misses the cache (an entry
+// also holds the password hash it was checked against). `cached()` answers a repeated credential
+// synchronously — no base64 decoding, no promise — which is what a new connection of a known client
+// costs (one SHA-256 of a few dozen bytes: a one-shot hash(), a fraction of an HMAC object's cost).
+import { hash, randomBytes } from 'node:crypto';
 import { FerryError } from '../core/errors.js';
 import { verifyPassword } from './password-hash.js';
 import { parseLogin } from './username-params.js';
@@ -35,9 +39,19 @@ export class MapUserSource implements UserSource {
 const CACHE_MAX = 10_000;
 const CACHE_TTL_MS = 5 * 60_000;
 
+interface CacheEntry {
+  /** The login as given (it may carry exit parameters). */
+  login: string;
+  /** The account the login belongs to (UserSource key). */
+  account: string;
+  /** The password hash the credential was checked against: a changed password misses. */
+  hash: string;
+  at: number;
+}
+
 export class Authenticator {
-  private readonly cacheKey = randomBytes(32);
-  private readonly cache = new Map<string, { user: string; hash: string; at: number }>();
+  private readonly cacheSecret = randomBytes(32).toString('hex');
+  private readonly cache = new Map<string, CacheEntry>();
   private readonly throttle: LoginThrottle;
   /** Checks in flight, by cache key: a burst of connections with the same credentials hashes once. */
   private readonly inflight = new Map<string, Promise<boolean>>();
@@ -61,27 +75,53 @@ export class Authenticator {
     this.generation++;
   }
 
+  private cacheKey(credential: string): string {
+    return hash('sha256', this.cacheSecret + credential, 'base64');
+  }
+
+  /** The cache entry for a key, if it still matches the user set (same hash, enabled, fresh). */
+  private hit(key: string, now: number): CacheEntry | undefined {
+    const hit = this.cache.get(key);
+    if (hit === undefined) return undefined;
+    const rec = this.users.get(hit.account);
+    if (rec && hit.hash === rec.passwordHash && rec.enabled !== false && now - hit.at < CACHE_TTL_MS)
+      return hit;
+    return undefined;
+  }
+
+  /**
+   * The login a credential was accepted for recently, or null (not cached, no longer valid, or the
+   * source is throttled): then authenticate() decides. `credential` is the client's bytes as sent —
+   * an HTTP Proxy-Authorization value, or credentialOf(name, password) — and must be passed to
+   * authenticate() the same way for the cache to fill.
+   */
+  cached(credential: string, source: string): string | null {
+    if (this.throttle.blocked(source)) return null;
+    return this.hit(this.cacheKey(credential), Date.now())?.login ?? null;
+  }
+
   /**
    * Resolves with the user name, or rejects with E_AUTH / E_AUTH_THROTTLED. `source` is the client's
-   * address, used for the brute-force throttle.
+   * address, used for the brute-force throttle. `credential` names the cache entry (see cached()).
    */
-  async authenticate(name: string, password: string, source: string): Promise<string> {
+  async authenticate(
+    name: string,
+    password: string,
+    source: string,
+    credential: string = credentialOf(name, password),
+  ): Promise<string> {
     if (this.throttle.blocked(source)) {
       throw new FerryError('E_AUTH_THROTTLED', 'too many failed logins from this address');
     }
     // A login may carry exit parameters ("alice-country-us-session-x"): the password is alice's, and
     // the full login is returned so the session can take the parameters (applyLoginParams).
-    const rec = this.users.get(parseLogin(name)?.user ?? name);
-    const key = createHmac('sha256', this.cacheKey)
-      .update(name)
-      .update('\0')
-      .update(password)
-      .digest('base64');
-    const hit = this.cache.get(key);
+    const account = parseLogin(name)?.user ?? name;
+    const rec = this.users.get(account);
+    const key = this.cacheKey(credential);
     const now = Date.now();
-    if (hit && rec && hit.hash === rec.passwordHash && rec.enabled !== false && now - hit.at < CACHE_TTL_MS) {
-      return hit.user;
-    }
+    const cached = this.hit(key, now);
+    // The entry must be for this name: a credential string names one login, but be strict.
+    if (cached && cached.login === name) return cached.login;
     // Unknown users still cost one hash check, so response time does not reveal which names exist.
     const stored = rec?.passwordHash ?? DUMMY_HASH;
     const flightKey = `${key}\0${stored}`;
@@ -97,9 +137,14 @@ export class Authenticator {
     }
     this.throttle.succeed(source);
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    this.cache.set(key, { user: name, hash: rec.passwordHash, at: now });
+    this.cache.set(key, { login: name, account, hash: rec.passwordHash, at: now });
     return name;
   }
+}
+
+/** The credential string of a name and password (SOCKS, and the default of authenticate()). */
+export function credentialOf(name: string, password: string): string {
+  return `${name}\0${password}`;
 }
 
 // A valid hash of a random password, checked for unknown user names.

@@ -43,14 +43,43 @@ export interface SessionEvents {
   addBytes(inbound: string, up: number, down: number, user: string | null): void;
 }
 
+/**
+ * Audit mode: where finished and refused sessions go (the store's connections table). The fields
+ * come raw — the "host:port" strings and the decision text are built later, off the gateway's thread
+ * where the store allows it (control/audit/record-batch.ts) — so that a session's record costs the
+ * data plane a few array slots and no object.
+ */
+export interface ConnectionSink {
+  /**
+   * `outbound` and `reason` make the decision: "direct closed"; a refused session passes "refused"
+   * and the error code. `at` is when the session began (ms since the epoch).
+   */
+  addRecord(
+    at: number,
+    user: string | null,
+    inbound: string,
+    sourceAddress: string,
+    sourcePort: number,
+    destHost: string,
+    destPort: number,
+    bytesUp: number,
+    bytesDown: number,
+    durationMs: number,
+    outbound: string,
+    reason: string | null,
+  ): void;
+}
+
 import type { InboundKind, SessionRecord } from '../core/session.js';
 export type { InboundKind, SessionRecord };
 
 /** Tier enforcement (management plane): admission of a new session and its meter. */
 export interface UsageGate {
-  /** Throws the FerryError the client should see when the user's tier refuses the session. */
-  admit(user: string, kind: InboundKind, exit: string): void;
-  meter(user: string): import('../net/meter.js').Meter;
+  /**
+   * Admits a new session of `login` and returns its meter (counting, rate limits, the signal that
+   * ends it); throws the FerryError the client should see when the user's tier refuses it.
+   */
+  openSession(login: string, kind: InboundKind, exit: string): import('../net/meter.js').Meter;
 }
 
 export interface InboundContext {
@@ -74,7 +103,7 @@ export interface InboundContext {
   /** The open-session registry behind the admin API's /sessions; absent without. */
   readonly live?: import('./live-registry.js').LiveRegistry;
   /** Audit mode: where finished sessions' records go (the store's connections table). */
-  readonly recordSink?: (r: SessionRecord) => void;
+  readonly recordSink?: ConnectionSink;
 }
 
 /** A protocol handler: takes an accepted client socket (and bytes already read from it by a sniffer). */

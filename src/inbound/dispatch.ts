@@ -30,42 +30,74 @@ export interface OpenedTcp {
   done(result?: Partial<RelayResult>): void;
 }
 
+const NO_RESULT: Partial<RelayResult> = {};
+
+/**
+ * A session's lease. One object with methods rather than closures: an HTTP keep-alive connection
+ * takes one per request, tens of thousands a second.
+ */
+class Lease implements SessionLease {
+  private finished = false;
+
+  constructor(
+    private readonly ctx: InboundContext,
+    private readonly session: Session,
+    /** The login holding a per-user slot (ConnTracker), or null. */
+    private readonly slotUser: string | null,
+    private readonly outbound: string,
+    readonly meter: Meter,
+    private readonly started: number,
+    private readonly reused: boolean,
+  ) {}
+
+  done(result?: Partial<RelayResult>): void {
+    if (this.finished) return;
+    this.release();
+    recordSession(this.ctx, this.session, this.outbound, this.started, result ?? NO_RESULT, this.reused);
+  }
+
+  cancel(): void {
+    if (this.finished) return;
+    this.release();
+  }
+
+  private release(): void {
+    this.finished = true;
+    if (this.slotUser !== null) this.ctx.tracker.leaveUser(this.slotUser);
+    this.meter.close();
+  }
+}
+
 /**
  * Admits a routed session: tier rules (quota, inbound kind, exit, concurrent connections) when a
  * management store is configured, then the per-user connection limit. Throws the FerryError the
  * client should see. Used by openTcp and by inbounds that reuse connections (HTTP keep-alive pool)
- * or manage their own sockets (SOCKS BIND, UDP ASSOCIATE).
+ * or manage their own sockets (SOCKS BIND, UDP ASSOCIATE). `reused`: the request rides an already
+ * open (pooled) destination connection.
  */
 export function beginSession(
   ctx: InboundContext,
   session: Session,
   decision: Decision,
-  opts: { reused?: boolean } = {},
+  reused = false,
 ): SessionLease {
-  const gate = ctx.usage?.() ?? null;
   const user = session.user;
-  if (user !== null && gate) gate.admit(user, ctx.kind ?? 'proxy', decision.outbound.name);
-  const release = user !== null ? ctx.tracker.acquireUser(user, ctx.limits().maxConnectionsPerUser) : null;
-  const tierMeter = user !== null && gate ? gate.meter(user) : NO_METER;
-  const meter = ctx.live ? ctx.live.register(session, decision.outbound.name, tierMeter) : tierMeter;
+  const outbound = decision.outbound.name;
+  let tierMeter = NO_METER;
+  if (user !== null) {
+    const gate = ctx.usage?.() ?? null;
+    // Admission first (it throws), then the slot, which the meter's lease gives back.
+    if (gate) tierMeter = gate.openSession(user, ctx.kind ?? 'proxy', outbound);
+    try {
+      ctx.tracker.enterUser(user, ctx.limits().maxConnectionsPerUser);
+    } catch (e) {
+      tierMeter.close();
+      throw e;
+    }
+  }
   const started = Date.now();
-  let finished = false;
-  return {
-    meter,
-    done(result) {
-      if (finished) return;
-      finished = true;
-      release?.();
-      meter.close();
-      recordSession(ctx, session, decision.outbound.name, started, result ?? {}, opts.reused);
-    },
-    cancel() {
-      if (finished) return;
-      finished = true;
-      release?.();
-      meter.close();
-    },
-  };
+  const meter = ctx.live ? ctx.live.register(session, outbound, tierMeter, started) : tierMeter;
+  return new Lease(ctx, session, user, outbound, meter, started, reused);
 }
 
 /**
@@ -122,19 +154,22 @@ export function recordSession(
   ctx.metrics?.addBytes(session.inbound, up, down, session.user);
   if (ctx.accessLog() !== 'audit') return;
   const ms = Date.now() - started;
-  const src = formatHostPort(session.source.address, session.source.port);
-  const dest = formatHostPort(session.dest.host, session.dest.port);
-  ctx.recordSink?.({
-    at: started,
-    user: session.user,
-    inbound: session.inbound,
-    source: src,
-    destination: dest,
-    bytesUp: up,
-    bytesDown: down,
-    durationMs: ms,
-    decision: result.reason ? `${outbound} ${result.reason}` : outbound,
-  });
+  const src = session.source;
+  const dest = session.dest;
+  ctx.recordSink?.addRecord(
+    started,
+    session.user,
+    session.inbound,
+    src.address,
+    src.port,
+    dest.host,
+    dest.port,
+    up,
+    down,
+    ms,
+    outbound,
+    result.reason ?? null,
+  );
   // Built only when it will be written: at a few thousand sessions a second the object costs.
   if (!ctx.log.isLevelEnabled('info')) return;
   ctx.log.info(
@@ -142,8 +177,8 @@ export function recordSession(
       session: session.id,
       inbound: session.inbound,
       user: session.user,
-      src,
-      dest,
+      src: formatHostPort(src.address, src.port),
+      dest: formatHostPort(dest.host, dest.port),
       cmd: session.command,
       outbound,
       up,
@@ -168,17 +203,20 @@ export function logDenied(ctx: InboundContext, session: Session | null, err: Fer
   if (mode === 'none') return;
   const base = { inbound: ctx.name, code: err.code };
   if (mode === 'audit' && session) {
-    ctx.recordSink?.({
-      at: Date.now(),
-      user: session.user,
-      inbound: ctx.name,
-      source: formatHostPort(session.source.address, session.source.port),
-      destination: formatHostPort(session.dest.host, session.dest.port),
-      bytesUp: 0,
-      bytesDown: 0,
-      durationMs: 0,
-      decision: `refused ${err.code}`,
-    });
+    ctx.recordSink?.addRecord(
+      Date.now(),
+      session.user,
+      ctx.name,
+      session.source.address,
+      session.source.port,
+      session.dest.host,
+      session.dest.port,
+      0,
+      0,
+      0,
+      'refused',
+      err.code,
+    );
     ctx.log.info(
       {
         ...base,

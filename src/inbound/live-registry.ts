@@ -46,7 +46,7 @@ export class SessionMeter implements Meter {
     readonly outbound: string,
     readonly startedAt: number,
     private readonly inner: Meter,
-    private readonly onClose: (m: SessionMeter) => void,
+    private readonly registry: LiveRegistry,
   ) {
     // One signal per session, not two: a tier's meter already has one that a spent quota or a
     // disabled user raises, and a kill goes through it too.
@@ -76,7 +76,7 @@ export class SessionMeter implements Meter {
 
   close(): void {
     this.inner.close();
-    this.onClose(this);
+    this.registry.remove(this);
   }
 }
 
@@ -90,13 +90,16 @@ export class LiveRegistry {
     return this.open.size;
   }
 
-  /** Registers a session; the returned meter removes it again on close(). */
-  register(session: Session, outbound: string, inner: Meter): SessionMeter {
-    const m = new SessionMeter(session, outbound, Date.now(), inner, (x) => {
-      if (this.open.get(x.session.id) === x) this.open.delete(x.session.id);
-    });
+  /** Registers a session begun at `startedAt`; the returned meter removes it again on close(). */
+  register(session: Session, outbound: string, inner: Meter, startedAt = Date.now()): SessionMeter {
+    const m = new SessionMeter(session, outbound, startedAt, inner, this);
     this.open.set(session.id, m);
     return m;
+  }
+
+  /** SessionMeter.close(). */
+  remove(m: SessionMeter): void {
+    if (this.open.get(m.session.id) === m) this.open.delete(m.session.id);
   }
 
   /** `userOf` names the account behind a login (several logins may belong to one user). */

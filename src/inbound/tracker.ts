@@ -39,18 +39,28 @@ export class ConnTracker {
     });
   }
 
-  /** Counts one session of `user`; returns a release function. Throws E_LIMIT over the per-user limit. */
-  acquireUser(user: string, max: number): () => void {
+  /** Counts one session of `user`; throws E_LIMIT over the per-user limit. Undo with leaveUser. */
+  enterUser(user: string, max: number): void {
     const n = this.perUser.get(user) ?? 0;
     if (n >= max) throw new FerryError('E_LIMIT', `user connection limit (${max}) reached`);
     this.perUser.set(user, n + 1);
+  }
+
+  /** Ends one session counted by enterUser (exactly once per enterUser). */
+  leaveUser(user: string): void {
+    const m = (this.perUser.get(user) ?? 1) - 1;
+    if (m <= 0) this.perUser.delete(user);
+    else this.perUser.set(user, m);
+  }
+
+  /** enterUser with a release function that may be called more than once. */
+  acquireUser(user: string, max: number): () => void {
+    this.enterUser(user, max);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const m = (this.perUser.get(user) ?? 1) - 1;
-      if (m <= 0) this.perUser.delete(user);
-      else this.perUser.set(user, m);
+      this.leaveUser(user);
     };
   }
 

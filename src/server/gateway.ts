@@ -316,7 +316,7 @@ export class Gateway {
         ? {
             usage: () => this.management,
             live: this.management.live,
-            recordSink: this.management.record,
+            recordSink: this.management,
           }
         : {}),
       ...(this.metrics ? { metrics: this.metrics } : {}),

@@ -5,15 +5,20 @@
 //
 // Nothing here runs per chunk except the meters UsageManager hands out. Polling the revision is one
 // indexed read every `pollMs`; a reload replaces maps and never touches a live session, except that
-// sessions of users who were removed, disabled or ran out of quota are closed.
+// sessions of users who were removed, disabled or ran out of quota are closed. Connection records
+// are collected as raw fields and handed in batches to a ConnectionWriter (control/audit/), which
+// for SQLite stores them in a thread of its own.
 import type { UserRecord } from '../auth/authenticator.js';
 import type { Logger } from '../core/logger.js';
 import type { InboundKind } from '../core/session.js';
 import { UsageManager, type UserPolicy } from '../control/enforcement/usage-manager.js';
 import { loadProxyUsers, loadShadowsocksUsers, loadTiers, type ProxyLogin } from '../control/data-plane.js';
 import type { SsUserEntry } from '../inbound/shadowsocks/keys.js';
-import type { ConnectionRecord, Store } from '../control/store/types.js';
-import type { AccessLogMode, SessionRecord, UsageGate } from '../inbound/context.js';
+import type { Store } from '../control/store/types.js';
+import { MAX_BACKLOG_ROWS, type ConnectionWriter } from '../control/audit/connection-writer.js';
+import { openConnectionWriter } from '../control/audit/open-writer.js';
+import { RecordBatch } from '../control/audit/record-batch.js';
+import type { AccessLogMode, ConnectionSink, UsageGate } from '../inbound/context.js';
 import { LiveRegistry } from '../inbound/live-registry.js';
 import type { Meter } from '../net/meter.js';
 
@@ -22,25 +27,23 @@ export interface ManagementOptions {
   log: Logger;
   /** How often the store's revision is checked (default 2 s). */
   pollMs?: number;
-  /** How often usage and connection records are written (default 2 s). */
+  /** How often usage is written and connection records are handed to their writer (default 2 s). */
   flushMs?: number;
   /** Prefix of session ids in the live listing: unique per worker process. */
   idPrefix?: string;
   now?: () => number;
 }
 
-/** Audit records are written in batches; past this many waiting, the oldest are dropped (and counted). */
-const MAX_PENDING_RECORDS = 50_000;
 /**
- * Rows per audit transaction. SQLite writes in this thread, a few microseconds per row: a busy
- * proxy's 2-second batch (tens of thousands of sessions) would stall every connection for a tenth of
- * a second, so batches are started early and cut at this size, with I/O running between them.
+ * Connection records are handed to the writer in batches of this many (and at every flush tick): a
+ * postMessage every few milliseconds at tens of thousands of sessions a second, each short enough
+ * not to stall the event loop.
  */
-const RECORD_BATCH = 2000;
+const HANDOFF_ROWS = 256;
 /** The retention job runs at start and then this often (or retention/10 when shorter). */
 const PRUNE_EVERY_MS = 3_600_000;
 
-export class ManagementPlane implements UsageGate {
+export class ManagementPlane implements UsageGate, ConnectionSink {
   readonly live: LiveRegistry;
   readonly usage: UsageManager;
   /** Store logins by login name; a name also in the configuration's users is left out (config wins). */
@@ -54,11 +57,14 @@ export class ManagementPlane implements UsageGate {
   private readonly pollTimer: NodeJS.Timeout;
   private pruneTimer: NodeJS.Timeout | null = null;
   private readonly recordTimer: NodeJS.Timeout;
-  private records: ConnectionRecord[] = [];
+  /** Audit mode: records not handed to the writer yet. */
+  private readonly records = new RecordBatch(HANDOFF_ROWS);
   private droppedRecords = 0;
-  private writingRecords: Promise<void> | null = null;
+  /** Audit mode's writer; null in the other modes. */
+  private writer: ConnectionWriter | null = null;
+  /** Writers being closed (the mode left audit): close() waits for them. */
+  private retiring: Promise<void>[] = [];
   private polling: Promise<void> | null = null;
-  private privacy: AccessLogMode = 'minimal';
   private retentionMs = 30 * 86_400_000;
   private readonly now: () => number;
   /** Called after every snapshot load with the store's logins, for the authenticator. */
@@ -75,7 +81,7 @@ export class ManagementPlane implements UsageGate {
     });
     this.pollTimer = setInterval(() => void this.poll(), opts.pollMs ?? 2000);
     this.pollTimer.unref();
-    this.recordTimer = setInterval(() => void this.writeRecords(), opts.flushMs ?? 2000);
+    this.recordTimer = setInterval(() => this.recordTick(), opts.flushMs ?? 2000);
     this.recordTimer.unref();
   }
 
@@ -103,17 +109,21 @@ export class ManagementPlane implements UsageGate {
     this.configNames = new Set(names);
   }
 
-  /** The privacy mode and audit retention (config, reloadable). Leaving audit drops unwritten records. */
+  /**
+   * The privacy mode and audit retention (config, reloadable). Leaving audit drops the records not
+   * handed to the writer yet (what it already has, it stores) and stops the retention job.
+   */
   setPrivacy(mode: AccessLogMode, retentionMs: number): void {
-    this.privacy = mode;
     this.retentionMs = retentionMs;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.pruneTimer = null;
     if (mode !== 'audit') {
-      this.records = [];
-      if (this.pruneTimer) clearInterval(this.pruneTimer);
-      this.pruneTimer = null;
+      this.records.take();
+      if (this.writer) this.retiring.push(this.writer.close());
+      this.writer = null;
       return;
     }
-    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.writer ??= openConnectionWriter(this.opts.store, this.opts.log);
     this.pruneTimer = setInterval(
       () => void this.prune(),
       Math.max(1000, Math.min(PRUNE_EVERY_MS, retentionMs / 10)),
@@ -124,8 +134,9 @@ export class ManagementPlane implements UsageGate {
 
   /** Deletes connection records older than the retention period; returns how many. */
   async prune(): Promise<number> {
+    if (!this.writer) return 0;
     try {
-      const n = await this.opts.store.pruneConnections(this.now() - this.retentionMs);
+      const n = await this.writer.prune(this.now() - this.retentionMs);
       if (n > 0) this.opts.log.info({ removed: n }, 'audit: connection records past retention removed');
       return n;
     } catch (e) {
@@ -142,51 +153,67 @@ export class ManagementPlane implements UsageGate {
 
   // --- UsageGate ---------------------------------------------------------------------------------
 
-  admit(login: string, kind: InboundKind, exit: string): void {
+  openSession(login: string, kind: InboundKind, exit: string): Meter {
     const u = this.userOf(login);
-    if (u !== null) this.usage.admit(u, kind, exit);
-  }
-
-  meter(login: string): Meter {
-    return this.usage.meter(this.userOf(login));
+    return u === null ? this.usage.meter(null) : this.usage.openSession(u, kind, exit);
   }
 
   // --- audit records -----------------------------------------------------------------------------
 
-  /** Audit mode: keeps a finished session's record for the next batch. */
-  readonly record = (r: SessionRecord): void => {
-    if (this.privacy !== 'audit') return;
-    if (this.records.length >= MAX_PENDING_RECORDS) {
-      this.records.shift();
-      this.droppedRecords++;
+  /** ConnectionSink: audit mode keeps a finished (or refused) session's record for the writer. */
+  addRecord(
+    at: number,
+    user: string | null,
+    inbound: string,
+    sourceAddress: string,
+    sourcePort: number,
+    destHost: string,
+    destPort: number,
+    bytesUp: number,
+    bytesDown: number,
+    durationMs: number,
+    outbound: string,
+    reason: string | null,
+  ): void {
+    if (this.writer === null) return;
+    this.records.push(
+      at,
+      user,
+      inbound,
+      sourceAddress,
+      sourcePort,
+      destHost,
+      destPort,
+      bytesUp,
+      bytesDown,
+      durationMs,
+      outbound,
+      reason,
+    );
+    if (this.records.full) this.handOff();
+  }
+
+  /** Gives the collected records to the writer, unless it is too far behind (then they are dropped). */
+  private handOff(): void {
+    const w = this.writer;
+    if (w === null || this.records.rows === 0) return;
+    const batch = this.records.take();
+    if (w.backlog >= MAX_BACKLOG_ROWS) this.droppedRecords += batch.rows;
+    else w.write(batch);
+  }
+
+  private recordTick(): void {
+    this.handOff();
+    if (this.droppedRecords > 0) {
+      this.opts.log.warn({ dropped: this.droppedRecords }, 'audit: records dropped (store too slow)');
+      this.droppedRecords = 0;
     }
-    this.records.push(r);
-    if (this.records.length === RECORD_BATCH && !this.writingRecords) setImmediate(this.writeSoon);
-  };
+  }
 
-  private readonly writeSoon = (): void => void this.writeRecords();
-
-  private writeRecords(): Promise<void> {
-    if (this.writingRecords || this.records.length === 0) return this.writingRecords ?? Promise.resolve();
-    const batch = this.records.length > RECORD_BATCH ? this.records.splice(0, RECORD_BATCH) : this.records;
-    if (batch === this.records) this.records = [];
-    this.writingRecords = this.opts.store
-      .addConnections(batch)
-      .catch((e: Error) => {
-        // Put them back in front of newer ones; the next run retries.
-        this.records = batch.concat(this.records).slice(-MAX_PENDING_RECORDS);
-        this.opts.log.warn({ err: e.message, rows: batch.length }, 'audit: records not written; will retry');
-      })
-      .finally(() => {
-        this.writingRecords = null;
-        // More than a batch waiting: the next one after pending I/O (setImmediate), not at the timer.
-        if (this.records.length >= RECORD_BATCH) setImmediate(this.writeSoon);
-        if (this.droppedRecords > 0) {
-          this.opts.log.warn({ dropped: this.droppedRecords }, 'audit: records dropped (store too slow)');
-          this.droppedRecords = 0;
-        }
-      });
-    return this.writingRecords;
+  /** Hands over the collected records and waits until the writer has stored them (tests, shutdown). */
+  async flushRecords(): Promise<void> {
+    this.handOff();
+    await this.writer?.flush();
   }
 
   // --- snapshots ---------------------------------------------------------------------------------
@@ -246,19 +273,16 @@ export class ManagementPlane implements UsageGate {
     await this.usage.setPolicies(policies);
   }
 
-  /** Writes the last usage batch and audit records; stops the timers. */
+  /** Writes the last usage batch and audit records; stops the timers and the writer. */
   async close(): Promise<void> {
     clearInterval(this.pollTimer);
     clearInterval(this.recordTimer);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.polling;
     await this.usage.close();
-    await this.writingRecords;
-    // Every batch, as long as writing makes progress (a failing store must not hold the exit).
-    for (let left = this.records.length; left > 0;) {
-      await this.writeRecords();
-      if (this.records.length >= left) break;
-      left = this.records.length;
-    }
+    this.recordTick();
+    const w = this.writer;
+    this.writer = null;
+    await Promise.all([w?.close(), ...this.retiring]);
   }
 }

@@ -163,7 +163,24 @@ export class UsageManager {
    */
   admit(user: string, kind: InboundKind, exit: string): void {
     const s = this.users.get(user);
-    if (!s) return; // a config-only user: no tier
+    if (s) this.check(s, kind, exit);
+  }
+
+  /** A meter for one session of `user` (null user: counted nowhere). */
+  meter(user: string | null): Meter {
+    const s = user === null ? undefined : this.users.get(user);
+    return s ? new UserMeter(s) : UNMETERED;
+  }
+
+  /** admit() and meter() with one lookup: what the data plane calls for every new session. */
+  openSession(user: string, kind: InboundKind, exit: string): Meter {
+    const s = this.users.get(user);
+    if (!s) return UNMETERED; // a config-only user: no tier, not counted
+    this.check(s, kind, exit);
+    return new UserMeter(s);
+  }
+
+  private check(s: UserState, kind: InboundKind, exit: string): void {
     const t = s.policy.tier;
     if (!t) return;
     if (t.expiresAt !== null && t.expiresAt <= this.now())
@@ -183,12 +200,6 @@ export class UsageManager {
         `the tier '${t.name}' allows ${t.maxConnections} concurrent connections`,
       );
     }
-  }
-
-  /** A meter for one session of `user` (null user: counted nowhere). */
-  meter(user: string | null): Meter {
-    const s = user === null ? undefined : this.users.get(user);
-    return s ? new UserMeter(s) : UNMETERED;
   }
 
   private abortAll(s: UserState): void {

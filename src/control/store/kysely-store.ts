@@ -115,6 +115,8 @@ export class KyselyStore implements Store {
     /** Set on the Store handed to a transaction callback: calls run on that transaction. */
     private readonly inTransaction = false,
     private readonly now: () => number = Date.now,
+    /** The SQLite database file; null for PostgreSQL (see Store.file). */
+    readonly file: string | null = null,
   ) {}
 
   async migrate(): Promise<void> {

@@ -75,6 +75,9 @@ export async function openSqliteStore(path: string, opts: SqliteOptions = {}): P
   const store = new KyselyStore(
     new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) }),
     'sqlite',
+    false,
+    Date.now,
+    path,
   );
   if (opts.migrate !== false) {
     try {

@@ -110,6 +110,11 @@ export type ConnectionRecord = SessionRecord;
 
 export interface Store {
   readonly backend: 'sqlite' | 'postgres';
+  /**
+   * The SQLite database file (null or absent for PostgreSQL): the audit writer thread opens its own
+   * connection to it (control/audit/sqlite-writer.ts).
+   */
+  readonly file?: string | null;
   /** Runs pending migrations; refuses a database whose schema is newer than this program knows. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -15,5 +15,5 @@ export function dialedRecord(opened: OpenedTcp): SessionRecord {
 
 /** Accounting for a request sent on a pooled connection. Throws E_LIMIT / E_QUOTA when refused. */
 export function pooledRecord(ctx: InboundContext, session: Session, decision: Decision): SessionRecord {
-  return beginSession(ctx, session, decision, { reused: true });
+  return beginSession(ctx, session, decision, true);
 }

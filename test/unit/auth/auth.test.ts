@@ -54,6 +54,31 @@ test('authenticator: right, wrong, unknown, disabled, throttled, and password ch
   assert.equal(await a.authenticate('alice', 'new', '10.0.0.1'), 'alice');
 });
 
+test('authenticator: cached() answers a credential string it accepted before, and only while valid', async () => {
+  const pw = await hashPassword('pw-a', fast);
+  const a = new Authenticator(new MapUserSource([{ name: 'alice', passwordHash: pw }]), {
+    maxFailures: 2,
+    windowMs: 60_000,
+  });
+  const header = `Basic ${Buffer.from('alice-session-x1:pw-a').toString('base64')}`;
+  assert.equal(a.cached(header, '10.0.0.1'), null, 'nothing cached yet');
+  assert.equal(await a.authenticate('alice-session-x1', 'pw-a', '10.0.0.1', header), 'alice-session-x1');
+  assert.equal(a.cached(header, '10.0.0.1'), 'alice-session-x1', 'the login as given, parameters included');
+  assert.equal(a.cached(`${header} `, '10.0.0.1'), null, 'another string is another entry');
+  assert.equal(a.cached('alice-session-x1\0pw-a', '10.0.0.1'), null, 'the cache key is the string as sent');
+  // A throttled source gets no answer from the cache (authenticate() refuses it).
+  await code(a.authenticate('alice', 'bad', '10.0.0.7'));
+  await code(a.authenticate('alice', 'bad', '10.0.0.7'));
+  assert.equal(a.cached(header, '10.0.0.7'), null);
+  // Disabled, then a changed password: the entry no longer counts.
+  a.setUsers(new MapUserSource([{ name: 'alice', passwordHash: pw, enabled: false }]));
+  assert.equal(a.cached(header, '10.0.0.1'), null, 'disabled');
+  a.setUsers(new MapUserSource([{ name: 'alice', passwordHash: pw }]));
+  assert.equal(a.cached(header, '10.0.0.1'), 'alice-session-x1', 'enabled again, same password');
+  a.setUsers(new MapUserSource([{ name: 'alice', passwordHash: await hashPassword('pw-a', fast) }]));
+  assert.equal(a.cached(header, '10.0.0.1'), null, 'new hash (even of the same password)');
+});
+
 test('throttle window expires and memory stays bounded', () => {
   let now = 0;
   const t = new LoginThrottle({ maxFailures: 2, windowMs: 1000, maxEntries: 100 }, () => now);

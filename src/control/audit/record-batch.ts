@@ -1,0 +1,144 @@
+// Connection records (audit mode) on their way to the store, as the data plane hands them over. A
+// busy proxy ends tens of thousands of sessions a second, and in audit mode each becomes a record, so
+// a record costs the gateway's thread no object and no string: RecordBatch keeps RECORD_FIELDS
+// numbers per record in a Float64Array, strings (user, inbound, addresses, outbound, end reason) as
+// indexes into a per-batch string table — a session's strings are mostly the same objects as the
+// previous session's, so the table stays small. The batch crosses to the writer thread with its
+// array transferred, not copied (an array of objects cost about 3.5 µs a record to postMessage, a
+// flat array of mixed values about 0.7 µs; this, about a tenth of that). The strings the table
+// holds ("host:port", "direct closed") are built from the raw fields in the writer thread.
+import { formatHostPort } from '../../core/session.js';
+import type { ConnectionRecord } from '../store/types.js';
+
+/**
+ * Fields of one record, in this order: at, user, inbound, source address, source port, destination
+ * host, destination port, bytes up, bytes down, duration (ms), outbound, end reason. String fields
+ * hold an index into `strings`, or -1 for null.
+ */
+export const RECORD_FIELDS = 12;
+
+/** What a batch is when handed over (and posted to the writer thread). */
+export interface PackedRecords {
+  rows: number;
+  nums: Float64Array;
+  strings: string[];
+}
+
+export class RecordBatch {
+  rows = 0;
+  private nums: Float64Array;
+  private strings: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  constructor(readonly capacity: number) {
+    this.nums = new Float64Array(capacity * RECORD_FIELDS);
+  }
+
+  get full(): boolean {
+    return this.rows >= this.capacity;
+  }
+
+  private str(s: string | null): number {
+    if (s === null) return -1;
+    let i = this.index.get(s);
+    if (i === undefined) {
+      i = this.strings.length;
+      this.strings.push(s);
+      this.index.set(s, i);
+    }
+    return i;
+  }
+
+  /**
+   * Appends one record (the caller checks `full` first). `outbound` and `reason` make the decision
+   * column: "direct", "direct closed", or for a refused session "refused" and the error code.
+   */
+  push(
+    at: number,
+    user: string | null,
+    inbound: string,
+    sourceAddress: string,
+    sourcePort: number,
+    destHost: string,
+    destPort: number,
+    bytesUp: number,
+    bytesDown: number,
+    durationMs: number,
+    outbound: string,
+    reason: string | null,
+  ): void {
+    const v = this.nums;
+    const o = this.rows++ * RECORD_FIELDS;
+    v[o] = at;
+    v[o + 1] = this.str(user);
+    v[o + 2] = this.str(inbound);
+    v[o + 3] = this.str(sourceAddress);
+    v[o + 4] = sourcePort;
+    v[o + 5] = this.str(destHost);
+    v[o + 6] = destPort;
+    v[o + 7] = bytesUp;
+    v[o + 8] = bytesDown;
+    v[o + 9] = durationMs;
+    v[o + 10] = this.str(outbound);
+    v[o + 11] = this.str(reason);
+  }
+
+  /** The records so far, for handing over; the batch starts empty (with a new array) afterwards. */
+  take(): PackedRecords {
+    const out: PackedRecords = { rows: this.rows, nums: this.nums, strings: this.strings };
+    this.nums = new Float64Array(this.capacity * RECORD_FIELDS);
+    this.strings = [];
+    this.index.clear();
+    this.rows = 0;
+    return out;
+  }
+}
+
+/** The decision column: the outbound, and how the session ended when known ("direct closed"). */
+export const decisionText = (outbound: string, reason: string | null): string =>
+  reason ? `${outbound} ${reason}` : outbound;
+
+/** The nine columns of record `i`, in the table's order (at, user_name, ..., decision). */
+export function recordColumns(
+  b: PackedRecords,
+  i: number,
+): [
+  at: number,
+  user: string | null,
+  inbound: string,
+  source: string,
+  destination: string,
+  bytesUp: number,
+  bytesDown: number,
+  durationMs: number,
+  decision: string,
+] {
+  const v = b.nums;
+  const s = b.strings;
+  const o = i * RECORD_FIELDS;
+  const str = (k: number): string | null => (v[o + k]! < 0 ? null : s[v[o + k]!]!);
+  return [
+    v[o]!,
+    str(1),
+    str(2)!,
+    formatHostPort(str(3)!, v[o + 4]!),
+    formatHostPort(str(5)!, v[o + 6]!),
+    v[o + 7]!,
+    v[o + 8]!,
+    v[o + 9]!,
+    decisionText(str(10)!, str(11)),
+  ];
+}
+
+/** Every record of a batch as the store takes it. */
+export function decodeRecords(b: PackedRecords): ConnectionRecord[] {
+  const out: ConnectionRecord[] = [];
+  for (let i = 0; i < b.rows; i++) {
+    const [at, user, inbound, source, destination, bytesUp, bytesDown, durationMs, decision] = recordColumns(
+      b,
+      i,
+    );
+    out.push({ at, user, inbound, source, destination, bytesUp, bytesDown, durationMs, decision });
+  }
+  return out;
+}

@@ -1,0 +1,142 @@
+// The connection-record writers (control/audit/): records packed by RecordBatch come out of the store
+// as the fields they were given; the SQLite writer thread stores what it is handed (flush, close),
+// prunes by age, and the store-backed writer (PostgreSQL's path, here over SQLite) does the same.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RecordBatch, decodeRecords } from '../../../src/control/audit/record-batch.js';
+import {
+  StoreConnectionWriter,
+  type ConnectionWriter,
+} from '../../../src/control/audit/connection-writer.js';
+import { SqliteConnectionWriter } from '../../../src/control/audit/sqlite-writer.js';
+import { openConnectionWriter } from '../../../src/control/audit/open-writer.js';
+import { openSqliteStore } from '../../../src/control/store/sqlite.js';
+import { silentLogger } from '../../../src/core/logger.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ferry-audit-writer-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** n records of one user/inbound; record i starts at base + i with i bytes up. */
+function batch(n: number, base: number, user: string | null = 'alice'): RecordBatch {
+  const b = new RecordBatch(Math.max(n, 1));
+  for (let i = 0; i < n; i++)
+    b.push(
+      base + i,
+      user,
+      'http',
+      '10.0.0.1',
+      40000 + i,
+      'example.test',
+      443,
+      i,
+      2 * i,
+      5,
+      'direct',
+      'closed',
+    );
+  return b;
+}
+
+test('RecordBatch: fields survive packing; IPv6 in brackets, null user, a refusal, a string table', () => {
+  const b = new RecordBatch(3);
+  b.push(1000, 'bob', 'socks', '::1', 5, 'fe80::1', 80, 10, 20, 30, 'direct', null);
+  b.push(2000, null, 'socks', '::1', 6, 'h.test', 81, 0, 0, 0, 'refused', 'E_POLICY_DENIED');
+  assert.equal(b.full, false);
+  b.push(3000, 'bob', 'socks', '::1', 7, 'h.test', 82, 1, 2, 3, 'direct', 'idle');
+  assert.equal(b.full, true);
+  const packed = b.take();
+  assert.equal(b.rows, 0, 'empty after take');
+  assert.deepEqual(
+    [...packed.strings].sort(),
+    ['::1', 'E_POLICY_DENIED', 'bob', 'direct', 'fe80::1', 'h.test', 'idle', 'refused', 'socks'].sort(),
+  );
+  assert.deepEqual(decodeRecords(packed), [
+    {
+      at: 1000,
+      user: 'bob',
+      inbound: 'socks',
+      source: '[::1]:5',
+      destination: '[fe80::1]:80',
+      bytesUp: 10,
+      bytesDown: 20,
+      durationMs: 30,
+      decision: 'direct',
+    },
+    {
+      at: 2000,
+      user: null,
+      inbound: 'socks',
+      source: '[::1]:6',
+      destination: 'h.test:81',
+      bytesUp: 0,
+      bytesDown: 0,
+      durationMs: 0,
+      decision: 'refused E_POLICY_DENIED',
+    },
+    {
+      at: 3000,
+      user: 'bob',
+      inbound: 'socks',
+      source: '[::1]:7',
+      destination: 'h.test:82',
+      bytesUp: 1,
+      bytesDown: 2,
+      durationMs: 3,
+      decision: 'direct idle',
+    },
+  ]);
+});
+
+async function exercise(
+  name: string,
+  make: (store: Awaited<ReturnType<typeof openSqliteStore>>) => ConnectionWriter,
+): Promise<void> {
+  const store = await openSqliteStore(join(dir, `${name}.db`));
+  try {
+    const w = make(store);
+    w.write(batch(300, 1_000_000).take());
+    w.write(batch(200, 2_000_000, null).take());
+    assert.ok(w.backlog <= 500);
+    await w.flush();
+    assert.equal(w.backlog, 0, 'flushed: nothing left');
+    const all = await store.listConnections({ limit: 10_000 });
+    assert.equal(all.length, 500);
+    const first = all.find((r) => r.at === 1_000_007)!;
+    assert.deepEqual(first, {
+      at: 1_000_007,
+      user: 'alice',
+      inbound: 'http',
+      source: '10.0.0.1:40007',
+      destination: 'example.test:443',
+      bytesUp: 7,
+      bytesDown: 14,
+      durationMs: 5,
+      decision: 'direct closed',
+    });
+    assert.equal(all.filter((r) => r.user === null).length, 200);
+    // Retention: everything before 2_000_000 goes.
+    assert.equal(await w.prune(2_000_000), 300);
+    assert.equal((await store.listConnections({ limit: 10_000 })).length, 200);
+    // Close stores what was handed over and not flushed.
+    w.write(batch(50, 3_000_000).take());
+    await w.close();
+    assert.equal((await store.listConnections({ since: 3_000_000, limit: 10_000 })).length, 50);
+  } finally {
+    await store.close();
+  }
+}
+
+test('SQLite writer thread: stores, flushes, prunes, and writes the rest at close', async () => {
+  await exercise('thread', (store) => {
+    const w = openConnectionWriter(store, silentLogger());
+    assert.ok(w instanceof SqliteConnectionWriter, 'a SQLite file gets the thread');
+    return w;
+  });
+});
+
+test('store writer (the PostgreSQL path): the same through Store.addConnections', async () => {
+  await exercise('inline', (store) => new StoreConnectionWriter(store, silentLogger()));
+});
