@@ -140,3 +140,53 @@ test('SQLite writer thread: stores, flushes, prunes, and writes the rest at clos
 test('store writer (the PostgreSQL path): the same through Store.addConnections', async () => {
   await exercise('inline', (store) => new StoreConnectionWriter(store, silentLogger()));
 });
+
+test('RecordBatch: requests of one client connection to one destination become one record', () => {
+  const b = new RecordBatch(8);
+  // Three keep-alive requests from 10.0.0.1:40000 to example.test:80, 10 ms apart, 2 ms each.
+  for (let i = 0; i < 3; i++)
+    b.push(
+      1000 + 10 * i,
+      'alice',
+      'http',
+      '10.0.0.1',
+      40000,
+      'example.test',
+      80,
+      100,
+      1000,
+      2,
+      'direct',
+      null,
+    );
+  // Different client port, destination, user or outcome: records of their own.
+  b.push(1005, 'alice', 'http', '10.0.0.1', 40001, 'example.test', 80, 1, 1, 1, 'direct', null);
+  b.push(1006, 'alice', 'http', '10.0.0.1', 40000, 'other.test', 80, 1, 1, 1, 'direct', null);
+  b.push(1007, 'bob', 'http', '10.0.0.2', 40000, 'example.test', 80, 1, 1, 1, 'direct', null);
+  // Refusals are events: two of them stay two records.
+  b.push(1040, 'alice', 'http', '10.0.0.1', 40000, 'example.test', 80, 0, 0, 0, 'refused', 'E_QUOTA');
+  b.push(1041, 'alice', 'http', '10.0.0.1', 40000, 'example.test', 80, 0, 0, 0, 'refused', 'E_QUOTA');
+  const recs = decodeRecords(b.take());
+  assert.equal(recs.length, 6);
+  assert.deepEqual(recs[0], {
+    at: 1000,
+    user: 'alice',
+    inbound: 'http',
+    source: '10.0.0.1:40000',
+    destination: 'example.test:80',
+    bytesUp: 300,
+    bytesDown: 3000,
+    durationMs: 22, // from the first request's start to the last one's end
+    decision: 'direct',
+  });
+  assert.deepEqual(
+    recs.slice(1).map((r) => [r.source, r.destination, r.user, r.decision]),
+    [
+      ['10.0.0.1:40001', 'example.test:80', 'alice', 'direct'],
+      ['10.0.0.1:40000', 'other.test:80', 'alice', 'direct'],
+      ['10.0.0.2:40000', 'example.test:80', 'bob', 'direct'],
+      ['10.0.0.1:40000', 'example.test:80', 'alice', 'refused E_QUOTA'],
+      ['10.0.0.1:40000', 'example.test:80', 'alice', 'refused E_QUOTA'],
+    ],
+  );
+});
