@@ -1,28 +1,24 @@
 // `ferry serve`: run the gateway from a config file, from flags, or from the embedded default.
 // SIGHUP (or an edit of the config file) reloads; SIGTERM/SIGINT drain and exit.
-import { watch, type FSWatcher } from 'node:fs';
+import { mkdirSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { readFileSync } from 'node:fs';
 import { FerryError } from '../core/errors.js';
-import { createLogger } from '../core/logger.js';
-import type { ConfigInput } from '../config/schema.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import { privacyOf, type ConfigInput } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';
 import { Gateway, prepareDataDir, type ListenerInfo } from '../server/gateway.js';
 import { ClusterPrimary } from '../server/cluster.js';
+import { clusterRegistry } from '../server/cluster-metrics.js';
 import { adminSocketPath, localExits, startAdminSocket } from '../server/admin-socket.js';
-import { availableParallelism } from 'node:os';
-import type { Logger } from '../core/logger.js';
 import { defaultConfig, ensureDefaultUser, DEFAULT_LISTENERS } from '../server/default-config.js';
-import { mkdirSync } from 'node:fs';
-import { privacyOf } from '../config/schema.js';
 import { openStore } from '../control/open-store.js';
 import { Metrics } from '../control/metrics.js';
 import { startApiServer, type ApiServer } from '../control/api/server.js';
 import type { LiveSessions } from '../control/api/live.js';
 import type { Store } from '../control/store/types.js';
-import { clusterRegistry } from '../server/cluster-metrics.js';
 import { startVpnRole, type VpnRole } from '../vpn/serve-role.js';
 
 interface ServeFlags {
