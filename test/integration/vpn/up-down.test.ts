@@ -40,8 +40,9 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
       'DNS reaches the resolver through the server',
     );
     const got = await cap.stop();
-    // Link-local housekeeping (MLD reports, neighbour discovery from fe80::) never leaves the link.
-    const packets = got.lines.filter((l) => !/ IP6 fe80::\S+ > (ff02|fe80)::/.test(l));
+    // Link-local housekeeping never leaves the link: MLD reports and neighbour discovery from fe80::,
+    // and duplicate address detection, which solicits from the unspecified address :: (RFC 4862 §5.4.2).
+    const packets = got.lines.filter((l) => !/ IP6 (fe80::\S+|::) > (ff02|fe80)::/.test(l));
     assert.ok(packets.length > 0, `the capture saw the tunnel: ${got.output}`);
     const wg = new RegExp(
       `^\\S+ IP ${net.addrs.client4.replaceAll('.', '\\.')}\\.\\d+ > ${net.addrs.server4.replaceAll('.', '\\.')}\\.${server.port}: UDP|^\\S+ IP ${net.addrs.server4.replaceAll('.', '\\.')}\\.${server.port} > ${net.addrs.client4.replaceAll('.', '\\.')}\\.\\d+: UDP`,
