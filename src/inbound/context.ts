@@ -70,8 +70,8 @@ export interface ConnectionSink {
   ): void;
 }
 
-import type { InboundKind, SessionRecord } from '../core/session.js';
-export type { InboundKind, SessionRecord };
+import type { InboundKind } from '../core/session.js';
+export type { InboundKind };
 
 /** Tier enforcement (management plane): admission of a new session and its meter. */
 export interface UsageGate {

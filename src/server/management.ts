@@ -210,12 +210,6 @@ export class ManagementPlane implements UsageGate, ConnectionSink {
     }
   }
 
-  /** Hands over the collected records and waits until the writer has stored them (tests, shutdown). */
-  async flushRecords(): Promise<void> {
-    this.handOff();
-    await this.writer?.flush();
-  }
-
   // --- snapshots ---------------------------------------------------------------------------------
 
   private poll(): Promise<void> {

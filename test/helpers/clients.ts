@@ -1,6 +1,7 @@
 // Minimal raw clients used where curl cannot hold a connection open for the test: an HTTP CONNECT
 // tunnel and a SOCKS5 CONNECT, each resolving with the connected socket.
 import { connect, type Socket } from 'node:net';
+import { runAsync } from './proc.js';
 
 function readUntil(s: Socket, done: (buf: Buffer) => number): Promise<{ head: Buffer; rest: Buffer }> {
   return new Promise((resolve, reject) => {
@@ -59,4 +60,10 @@ export function echoRoundTrip(s: Socket, data: Buffer): Promise<Buffer> {
     s.once('error', reject);
     s.write(data);
   });
+}
+
+/** The HTTP status curl gets for `url` through the proxy `proxyUrl` (credentials in the URL). */
+export async function curlStatus(proxyUrl: string, url: string): Promise<string> {
+  const r = await runAsync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-x', proxyUrl, url]);
+  return r.stdout;
 }

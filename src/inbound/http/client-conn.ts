@@ -11,8 +11,14 @@ import { asFerryError, FerryError } from '../../core/errors.js';
 import { newSessionId, type Session } from '../../core/session.js';
 import type { Decision } from '../../router/router.js';
 import type { InboundContext } from '../context.js';
-import { logBadClient, logDenied, openTcp, type OpenedTcp } from '../dispatch.js';
-import { dialedRecord, pooledRecord, type SessionRecord } from './accounting.js';
+import {
+  beginSession,
+  logBadClient,
+  logDenied,
+  openTcp,
+  type OpenedTcp,
+  type SessionLease,
+} from '../dispatch.js';
 import { ChunkedScanner, type ChunkSink } from './chunked.js';
 import {
   clientResponseHead,
@@ -104,7 +110,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
   private authHeader: string | null = null;
   private authLogin = '';
   private authGeneration = -1;
-  private record: SessionRecord | null = null;
+  private record: SessionLease | null = null;
   private origin: OriginConn | null = null;
   /**
    * The exchange goes to an HTTP upstream proxy in absolute-form (Outbound.httpProxy): before the
@@ -239,7 +245,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
   };
 
   /** Takes the lease of the current exchange; its meter may revoke it. */
-  private setRecord(r: SessionRecord): void {
+  private setRecord(r: SessionLease): void {
     this.record = r;
     r.meter.signal?.addEventListener('abort', this.onKilled, { once: true });
   }
@@ -443,7 +449,9 @@ export class ClientConn implements OriginOwner, ChunkSink {
     const oc = this.shared.pool.take(key, decision.outbound, decision.guard, maxIdle);
     if (oc === null) return this.dial();
     try {
-      this.setRecord(pooledRecord(this.ctx, s, decision));
+      // A request on a pooled origin connection skips the dial but is a session of its own: admitted
+      // (limits, tier) and recorded like any other.
+      this.setRecord(beginSession(this.ctx, s, decision, true));
     } catch (err) {
       if (!this.shared.pool.put(oc)) oc.destroy();
       const fe = asFerryError(err);
@@ -471,7 +479,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
       return;
     }
     this.dialAbort = null;
-    this.setRecord(dialedRecord(opened));
+    this.setRecord(opened.lease);
     if (this.req!.method === 'CONNECT') return this.startConnectTunnel(opened.socket);
     const d = opened.decision;
     const s = this.session!;
@@ -984,7 +992,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
   }
 
   /** Detaches the lease from this connection (a tunnel takes it over, or it is ended). */
-  private takeRecord(): SessionRecord | null {
+  private takeRecord(): SessionLease | null {
     const r = this.record;
     if (r === null) return null;
     this.record = null;

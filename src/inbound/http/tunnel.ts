@@ -3,7 +3,7 @@
 // then relay with half-close and byte accounting until either side is done.
 import type { Socket } from 'node:net';
 import { relay } from '../../net/relay.js';
-import type { SessionRecord } from './accounting.js';
+import type { SessionLease } from '../dispatch.js';
 
 export interface TunnelStart {
   /** Sent to the client first: the 200 for CONNECT, the 101 head (and any bytes behind it) for an upgrade. */
@@ -14,7 +14,7 @@ export interface TunnelStart {
   up: number;
   down: number;
   idleMs: number;
-  record: SessionRecord | null;
+  record: SessionLease | null;
 }
 
 /** Starts the tunnel; the caller must have removed its own 'data'/'end'/'close' listeners. */

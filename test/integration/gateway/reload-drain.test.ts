@@ -6,9 +6,8 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runFerry, waitForListeners } from '../../helpers/ferry.js';
 import { requirePrereqs } from '../../helpers/prereq.js';
-import { runAsync } from '../../helpers/proc.js';
 import { startHttpOrigin, startTcpEcho } from '../../helpers/origin.js';
-import { echoRoundTrip, httpConnectTunnel } from '../../helpers/clients.js';
+import { curlStatus, echoRoundTrip, httpConnectTunnel } from '../../helpers/clients.js';
 import { waitFor, canConnect } from '../../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-reload-'));
@@ -27,20 +26,6 @@ function config(users: string[], extra = ''): string {
   ].join('\n');
 }
 
-async function curlStatus(port: number, user: string, url: string): Promise<string> {
-  const r = await runAsync('curl', [
-    '-s',
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code}',
-    '-x',
-    `http://${user}:pw-${user}@127.0.0.1:${port}`,
-    url,
-  ]);
-  return r.stdout;
-}
-
 test('SIGHUP adds a user and a rule; a live tunnel survives; SIGTERM drains it', async (t) => {
   if (!requirePrereqs(t, { tools: ['curl'] })) return;
   const file = join(dir, 'ferry.yaml');
@@ -55,8 +40,8 @@ test('SIGHUP adds a user and a rule; a live tunnel survives; SIGTERM drains it',
   });
   const { h: port } = await waitForListeners(p, ['h']);
   const url = `http://127.0.0.1:${origin.port}/x`;
-  assert.equal(await curlStatus(port!, 'alice', url), '200');
-  assert.equal(await curlStatus(port!, 'bob', url), '407');
+  assert.equal(await curlStatus(`http://alice:pw-alice@127.0.0.1:${port}`, url), '200');
+  assert.equal(await curlStatus(`http://bob:pw-bob@127.0.0.1:${port}`, url), '407');
 
   const tunnel = await httpConnectTunnel(port!, `127.0.0.1:${echo.port}`, 'alice:pw-alice');
   t.after(() => tunnel.destroy());
@@ -74,9 +59,9 @@ test('SIGHUP adds a user and a rule; a live tunnel survives; SIGTERM drains it',
   p.child.kill('SIGHUP');
   await waitFor(
     'bob to be accepted after reload',
-    async () => (await curlStatus(port!, 'bob', url)) === '200',
+    async () => (await curlStatus(`http://bob:pw-bob@127.0.0.1:${port}`, url)) === '200',
   );
-  assert.equal(await curlStatus(port!, 'alice', url), '403');
+  assert.equal(await curlStatus(`http://alice:pw-alice@127.0.0.1:${port}`, url), '403');
   assert.equal(
     (await echoRoundTrip(tunnel, Buffer.from('after reload'))).toString(),
     'after reload',
@@ -87,7 +72,7 @@ test('SIGHUP adds a user and a rule; a live tunnel survives; SIGTERM drains it',
   writeFileSync(file, 'inbounds: [ {name: h, type: nope} ]');
   p.child.kill('SIGHUP');
   await waitFor('the failed reload to be logged', () => /reload failed/.test(p.stderr()));
-  assert.equal(await curlStatus(port!, 'bob', url), '200');
+  assert.equal(await curlStatus(`http://bob:pw-bob@127.0.0.1:${port}`, url), '200');
 
   // SIGTERM: the listener closes, the live tunnel keeps working until it ends, then ferry exits 0.
   p.child.kill('SIGTERM');

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runFerry, waitForListeners } from '../../helpers/ferry.js';
+import { curlStatus } from '../../helpers/clients.js';
 import { requirePrereqs } from '../../helpers/prereq.js';
 import { runAsync } from '../../helpers/proc.js';
 import { startHttpOrigin } from '../../helpers/origin.js';
@@ -34,29 +35,15 @@ test('embedded default: loopback listeners, a generated user printed once, loopb
   );
   assert.ok(!p.stderr().includes(password!), 'password never logged');
   // Right credentials, but the destination is loopback: refused by the secure default.
-  const r = await runAsync('curl', [
-    '-s',
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code}',
-    '-x',
-    `http://${user}:${password}@127.0.0.1:8080`,
-    `http://127.0.0.1:${origin.port}/`,
-  ]);
-  assert.equal(r.stdout, '403');
+  assert.equal(
+    await curlStatus(`http://${user}:${password}@127.0.0.1:8080`, `http://127.0.0.1:${origin.port}/`),
+    '403',
+  );
   // Wrong password: 407.
-  const w = await runAsync('curl', [
-    '-s',
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code}',
-    '-x',
-    `http://${user}:wrong@127.0.0.1:8080`,
-    `http://127.0.0.1:${origin.port}/`,
-  ]);
-  assert.equal(w.stdout, '407');
+  assert.equal(
+    await curlStatus(`http://${user}:wrong@127.0.0.1:8080`, `http://127.0.0.1:${origin.port}/`),
+    '407',
+  );
   // The HTTPS listener printed its certificate fingerprint.
   assert.match(p.stdout(), /SHA-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
   assert.equal(origin.seen.length, 0, 'nothing reached the loopback origin');
@@ -162,19 +149,8 @@ test('--workers 2: both workers serve, a reload reaches every worker, SIGTERM st
   });
   const { h: port } = await waitForListeners(p, ['h']);
   assert.match(p.stdout(), /2 workers/);
-  const status = async (user: string): Promise<string> =>
-    (
-      await runAsync('curl', [
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '-x',
-        `http://${user}:pw-${user}@127.0.0.1:${port}`,
-        `http://127.0.0.1:${origin.port}/`,
-      ])
-    ).stdout;
+  const status = (user: string): Promise<string> =>
+    curlStatus(`http://${user}:pw-${user}@127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/`);
   // Many new connections: the kernel spreads them over both workers; all must succeed.
   for (let i = 0; i < 10; i++) assert.equal(await status('ann'), '200');
   assert.equal(await status('ben'), '407');
