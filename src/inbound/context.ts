@@ -80,6 +80,11 @@ export interface UsageGate {
    * ends it); throws the FerryError the client should see when the user's tier refuses it.
    */
   openSession(login: string, kind: InboundKind, exit: string): import('../net/meter.js').Meter;
+  /**
+   * Asks the tier again for one more exchange of a session already open (HTTP keep-alive): the
+   * same checks as openSession but the concurrent-connection count, which that session is in.
+   */
+  recheck(login: string, kind: InboundKind, exit: string): void;
 }
 
 export interface InboundContext {

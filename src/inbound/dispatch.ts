@@ -22,22 +22,51 @@ export interface SessionLease {
   cancel(): void;
 }
 
+/**
+ * A lease that can span several exchanges of one client connection: HTTP keep-alive requests that
+ * go to the same destination through the same exit are one connection's traffic, so they are one
+ * session — admitted once (its slot, its tier meter, its entry in the live list), recorded once.
+ * Each exchange is still routed, and the tier is asked again (continueSession) before it goes on.
+ */
+export interface ContinuableLease extends SessionLease {
+  /** Whether an exchange of `session` routed to `outbound` is more of this session. */
+  continues(session: Session, outbound: string): boolean;
+  /** The exit the session was routed to. */
+  readonly outboundName: string;
+  /** The next exchange of the session starts (continueSession). */
+  exchangeBegins(): void;
+  /**
+   * One exchange of the session is over and the connection stays open: its bytes count now
+   * (metrics, the per-request log line in audit mode) and again, summed, in the session's record.
+   */
+  settle(up: number, down: number): void;
+}
+
 export interface OpenedTcp {
   socket: Socket;
   decision: Decision;
-  lease: SessionLease;
+  lease: ContinuableLease;
   /** Same as lease.done. */
   done(result?: Partial<RelayResult>): void;
 }
 
 const NO_RESULT: Partial<RelayResult> = {};
+const CLOSED: Partial<RelayResult> = { reason: 'closed' };
 
 /**
  * A session's lease. One object with methods rather than closures: an HTTP keep-alive connection
- * takes one per request, tens of thousands a second.
+ * may take one per request, tens of thousands a second.
  */
-class Lease implements SessionLease {
+class Lease implements ContinuableLease {
   private finished = false;
+  /** Bytes of exchanges already settled (HTTP keep-alive), for the record. */
+  private settledUp = 0;
+  private settledDown = 0;
+  private exchangeStarted: number;
+  /** More than one exchange has used this lease. */
+  private continued = false;
+  /** An exchange is under way (not yet settled). */
+  private exchangeOpen = true;
 
   constructor(
     private readonly ctx: InboundContext,
@@ -48,17 +77,84 @@ class Lease implements SessionLease {
     readonly meter: Meter,
     private readonly started: number,
     private readonly reused: boolean,
-  ) {}
+  ) {
+    this.exchangeStarted = started;
+  }
+
+  get outboundName(): string {
+    return this.outbound;
+  }
+
+  exchangeBegins(): void {
+    this.continued = true;
+    this.exchangeOpen = true;
+    // Only the per-request log line needs the exchange's own start.
+    if (this.ctx.log.levelVal <= INFO && this.ctx.accessLog() === 'audit') this.exchangeStarted = Date.now();
+  }
 
   done(result?: Partial<RelayResult>): void {
     if (this.finished) return;
     this.release();
-    recordSession(this.ctx, this.session, this.outbound, this.started, result ?? NO_RESULT, this.reused);
+    const r = result ?? NO_RESULT;
+    const up = r.up ?? 0;
+    const down = r.down ?? 0;
+    const ctx = this.ctx;
+    ctx.metrics?.addBytes(this.session.inbound, up, down, this.session.user);
+    if (ctx.accessLog() !== 'audit') return;
+    const now = Date.now();
+    const reason = r.reason ?? null;
+    writeRecord(
+      ctx,
+      this.session,
+      this.outbound,
+      this.started,
+      now - this.started,
+      this.settledUp + up,
+      this.settledDown + down,
+      reason,
+    );
+    // A session held after its last exchange was settled has no exchange of its own to log.
+    if (this.exchangeOpen)
+      logSession(
+        ctx,
+        this.session,
+        this.outbound,
+        up,
+        down,
+        now - this.exchangeStarted,
+        reason,
+        this.reused || this.continued,
+      );
   }
 
   cancel(): void {
     if (this.finished) return;
+    // Exchanges before this one happened: they keep their record.
+    if (this.continued) return this.done(CLOSED);
     this.release();
+  }
+
+  continues(session: Session, outbound: string): boolean {
+    const s = this.session;
+    return (
+      !this.finished &&
+      this.meter.signal?.aborted !== true &&
+      outbound === this.outbound &&
+      session.user === s.user &&
+      session.dest.port === s.dest.port &&
+      session.dest.host === s.dest.host
+    );
+  }
+
+  settle(up: number, down: number): void {
+    const ctx = this.ctx;
+    ctx.metrics?.addBytes(this.session.inbound, up, down, this.session.user);
+    this.settledUp += up;
+    this.settledDown += down;
+    this.exchangeOpen = false;
+    if (ctx.accessLog() !== 'audit' || ctx.log.levelVal > INFO) return;
+    const ms = Date.now() - this.exchangeStarted;
+    logSession(ctx, this.session, this.outbound, up, down, ms, 'closed', this.reused || this.continued);
   }
 
   private release(): void {
@@ -80,7 +176,7 @@ export function beginSession(
   session: Session,
   decision: Decision,
   reused = false,
-): SessionLease {
+): ContinuableLease {
   const user = session.user;
   const outbound = decision.outbound.name;
   let tierMeter = NO_METER;
@@ -101,6 +197,17 @@ export function beginSession(
 }
 
 /**
+ * The next exchange of a session that `lease` holds (HTTP keep-alive to the same destination and
+ * exit): the tier is asked again — a tier that expired or no longer allows this exit refuses it as
+ * it would a new session — but no second slot, meter or record is taken. Throws like beginSession.
+ */
+export function continueSession(ctx: InboundContext, lease: ContinuableLease, session: Session): void {
+  const user = session.user;
+  if (user !== null) ctx.usage?.()?.recheck(user, ctx.kind ?? 'proxy', lease.outboundName);
+  lease.exchangeBegins();
+}
+
+/**
  * Routes, admits and dials a TCP session. `opts.forRelay` says the socket will only be relayed
  * (CONNECT tunnels), which lets the outbound use fast reads; `opts.absoluteForm` that the caller
  * can speak absolute-form to an HTTP upstream proxy (see DialOptions.absoluteForm).
@@ -111,7 +218,7 @@ export async function openTcp(
   signal?: AbortSignal,
   opts: { forRelay?: boolean; absoluteForm?: boolean } = {},
 ): Promise<OpenedTcp> {
-  let lease: SessionLease | null = null;
+  let lease: ContinuableLease | null = null;
   applyLoginParams(session);
   try {
     const decision = ctx.router().decide(session);
@@ -137,8 +244,8 @@ export async function openTcp(
 
 /**
  * The access record of one finished session — written only in audit mode (in the default privacy
- * mode no per-session record exists). Used by openTcp and by inbounds that manage their own sockets
- * (SOCKS BIND and UDP ASSOCIATE).
+ * mode no per-session record exists) — and its bytes in the metrics. Used by inbounds that manage
+ * their own sockets (SOCKS BIND and UDP ASSOCIATE); leases do the same in done().
  */
 export function recordSession(
   ctx: InboundContext,
@@ -146,14 +253,28 @@ export function recordSession(
   outbound: string,
   started: number,
   result: Partial<RelayResult>,
-  /** The request rode an already open (pooled) destination connection. */
-  reused?: boolean,
 ): void {
   const up = result.up ?? 0;
   const down = result.down ?? 0;
   ctx.metrics?.addBytes(session.inbound, up, down, session.user);
   if (ctx.accessLog() !== 'audit') return;
   const ms = Date.now() - started;
+  const reason = result.reason ?? null;
+  writeRecord(ctx, session, outbound, started, ms, up, down, reason);
+  logSession(ctx, session, outbound, up, down, ms, reason, false);
+}
+
+/** Audit mode: the session's row for the store. */
+function writeRecord(
+  ctx: InboundContext,
+  session: Session,
+  outbound: string,
+  started: number,
+  ms: number,
+  up: number,
+  down: number,
+  reason: string | null,
+): void {
   const src = session.source;
   const dest = session.dest;
   ctx.recordSink?.addRecord(
@@ -168,28 +289,48 @@ export function recordSession(
     down,
     ms,
     outbound,
-    result.reason ?? null,
+    reason,
   );
+}
+
+/**
+ * Audit mode: the "session" log line of one exchange (one per HTTP request, so that the log reads
+ * like a proxy's access log even where the store keeps one row per connection).
+ */
+function logSession(
+  ctx: InboundContext,
+  session: Session,
+  outbound: string,
+  up: number,
+  down: number,
+  ms: number,
+  reason: string | null,
+  reused: boolean,
+): void {
   // Built only when it will be written: at a few thousand sessions a second the object costs.
-  if (!ctx.log.isLevelEnabled('info')) return;
+  // levelVal is pino's numeric level (info = 30); a property read, where isLevelEnabled is a call.
+  if (ctx.log.levelVal > INFO) return;
   ctx.log.info(
     {
       session: session.id,
       inbound: session.inbound,
       user: session.user,
-      src: formatHostPort(src.address, src.port),
-      dest: formatHostPort(dest.host, dest.port),
+      src: formatHostPort(session.source.address, session.source.port),
+      dest: formatHostPort(session.dest.host, session.dest.port),
       cmd: session.command,
       outbound,
       up,
       down,
       ms,
-      end: result.reason,
+      end: reason,
       ...(reused ? { reused: true } : {}),
     },
     'session',
   );
 }
+
+/** pino's number for the info level. */
+const INFO = 30;
 
 /**
  * Logs a refused session. In the default privacy mode the line carries only the error code and the

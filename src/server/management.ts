@@ -158,6 +158,11 @@ export class ManagementPlane implements UsageGate, ConnectionSink {
     return u === null ? this.usage.meter(null) : this.usage.openSession(u, kind, exit);
   }
 
+  recheck(login: string, kind: InboundKind, exit: string): void {
+    const u = this.userOf(login);
+    if (u !== null) this.usage.admit(u, kind, exit, true);
+  }
+
   // --- audit records -----------------------------------------------------------------------------
 
   /** ConnectionSink: audit mode keeps a finished (or refused) session's record for the writer. */

@@ -43,6 +43,22 @@ export class RecordBatch {
     return this.rows >= this.capacity;
   }
 
+  /**
+   * The last string seen in each string field and its index: most records repeat the previous
+   * record's user, inbound, source, destination and exit, and a comparison is cheaper than hashing
+   * a new string object (a source address or host parsed anew for every connection) for the map.
+   */
+  private readonly memoStr: (string | null)[] = [null, null, null, null, null, null];
+  private readonly memoIdx: number[] = [-1, -1, -1, -1, -1, -1];
+
+  private field(slot: number, s: string | null): number {
+    if (s === this.memoStr[slot]) return this.memoIdx[slot]!;
+    const i = this.str(s);
+    this.memoStr[slot] = s;
+    this.memoIdx[slot] = i;
+    return i;
+  }
+
   private str(s: string | null): number {
     if (s === null) return -1;
     let i = this.index.get(s);
@@ -73,12 +89,12 @@ export class RecordBatch {
     reason: string | null,
   ): void {
     const v = this.nums;
-    const userI = this.str(user);
-    const inboundI = this.str(inbound);
-    const sourceI = this.str(sourceAddress);
-    const destI = this.str(destHost);
-    const outboundI = this.str(outbound);
-    const reasonI = this.str(reason);
+    const userI = this.field(0, user);
+    const inboundI = this.field(1, inbound);
+    const sourceI = this.field(2, sourceAddress);
+    const destI = this.field(3, destHost);
+    const outboundI = this.field(4, outbound);
+    const reasonI = this.field(5, reason);
     // The record is of a connection: requests that one client connection sends to one destination
     // through one exit (HTTP keep-alive) are one connection's traffic, and become one record with
     // their bytes summed and the duration spanning them, instead of a row per request. That is what
@@ -127,6 +143,8 @@ export class RecordBatch {
     this.strings = [];
     this.index.clear();
     this.lastRow.clear();
+    this.memoStr.fill(null);
+    this.memoIdx.fill(-1);
     this.rows = 0;
     return out;
   }

@@ -29,13 +29,30 @@ const db = new SqliteDb(file);
 // already set; synchronous and busy_timeout are per connection.
 db.pragma('synchronous = FULL');
 db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-const insert = db.prepare(
-  `INSERT INTO connections
-     (at, user_name, inbound, source, destination, bytes_up, bytes_down, duration_ms, decision)
-   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+// Rows go in ROWS_PER_INSERT at a time, one statement for many rows: a statement's fixed cost (the
+// binding call, sqlite3_step and reset, the VM's start) was a third of a row's ~3 µs of CPU.
+const COLUMNS = '(at, user_name, inbound, source, destination, bytes_up, bytes_down, duration_ms, decision)';
+const VALUES = '(?, ?, ?, ?, ?, ?, ?, ?, ?)';
+const PARAMS = 9;
+const ROWS_PER_INSERT = 32;
+const insertOne = db.prepare(`INSERT INTO connections ${COLUMNS} VALUES ${VALUES}`);
+const insertMany = db.prepare(
+  `INSERT INTO connections ${COLUMNS} VALUES ${Array<string>(ROWS_PER_INSERT).fill(VALUES).join(', ')}`,
 );
+const params: unknown[] = new Array<unknown>(ROWS_PER_INSERT * PARAMS);
 const insertBatches = db.transaction((batches: PackedRecords[]) => {
-  for (const b of batches) for (let i = 0; i < b.rows; i++) insert.run(recordColumns(b, i));
+  let n = 0;
+  for (const b of batches) {
+    for (let i = 0; i < b.rows; i++) {
+      const row = recordColumns(b, i);
+      for (let k = 0; k < PARAMS; k++) params[n * PARAMS + k] = row[k];
+      if (++n === ROWS_PER_INSERT) {
+        insertMany.run(params);
+        n = 0;
+      }
+    }
+  }
+  for (let r = 0; r < n; r++) insertOne.run(params.slice(r * PARAMS, (r + 1) * PARAMS));
 });
 const pruneSome = db.prepare(
   'DELETE FROM connections WHERE id IN (SELECT id FROM connections WHERE at < ? LIMIT ?)',

@@ -159,11 +159,11 @@ export class UsageManager {
 
   /**
    * Checks a new session of `user` against the tier: quota, inbound kind, exit, concurrent
-   * connections. Throws the FerryError the client should see.
+   * connections (not when `continuing` an open session). Throws the FerryError the client should see.
    */
-  admit(user: string, kind: InboundKind, exit: string): void {
+  admit(user: string, kind: InboundKind, exit: string, continuing = false): void {
     const s = this.users.get(user);
-    if (s) this.check(s, kind, exit);
+    if (s) this.check(s, kind, exit, continuing);
   }
 
   /** A meter for one session of `user` (null user: counted nowhere). */
@@ -180,7 +180,8 @@ export class UsageManager {
     return new UserMeter(s);
   }
 
-  private check(s: UserState, kind: InboundKind, exit: string): void {
+  /** `continuing`: more of a session already counted (its connection is not a new one). */
+  private check(s: UserState, kind: InboundKind, exit: string, continuing = false): void {
     const t = s.policy.tier;
     if (!t) return;
     if (t.expiresAt !== null && t.expiresAt <= this.now())
@@ -194,7 +195,7 @@ export class UsageManager {
       throw new FerryError('E_POLICY_DENIED', `the tier '${t.name}' does not include ${kind} access`);
     if (t.exits && !t.exits.includes(exit))
       throw new FerryError('E_POLICY_DENIED', `the tier '${t.name}' does not include the exit '${exit}'`);
-    if (t.maxConnections !== null && s.sessions.size >= t.maxConnections) {
+    if (!continuing && t.maxConnections !== null && s.sessions.size >= t.maxConnections) {
       throw new FerryError(
         'E_LIMIT',
         `the tier '${t.name}' allows ${t.maxConnections} concurrent connections`,

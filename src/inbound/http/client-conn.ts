@@ -13,11 +13,12 @@ import type { Decision } from '../../router/router.js';
 import type { InboundContext } from '../context.js';
 import {
   beginSession,
+  continueSession,
   logBadClient,
   logDenied,
   openTcp,
+  type ContinuableLease,
   type OpenedTcp,
-  type SessionLease,
 } from '../dispatch.js';
 import { ChunkedScanner, type ChunkSink } from './chunked.js';
 import {
@@ -110,7 +111,11 @@ export class ClientConn implements OriginOwner, ChunkSink {
   private authHeader: string | null = null;
   private authLogin = '';
   private authGeneration = -1;
-  private record: SessionLease | null = null;
+  /**
+   * The session of the current exchange; between exchanges, the one the last exchange held, kept
+   * for the next request if that goes to the same destination and exit (ContinuableLease).
+   */
+  private record: ContinuableLease | null = null;
   private origin: OriginConn | null = null;
   /**
    * The exchange goes to an HTTP upstream proxy in absolute-form (Outbound.httpProxy): before the
@@ -245,7 +250,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
   };
 
   /** Takes the lease of the current exchange; its meter may revoke it. */
-  private setRecord(r: SessionLease): void {
+  private setRecord(r: ContinuableLease): void {
     this.record = r;
     r.meter.signal?.addEventListener('abort', this.onKilled, { once: true });
   }
@@ -448,11 +453,19 @@ export class ClientConn implements OriginOwner, ChunkSink {
     const maxIdle = this.req!.bodyKind === BODY_NONE ? this.shared.poolIdleMs() : BODY_REUSE_MAX_IDLE_MS;
     const oc = this.shared.pool.take(key, decision.outbound, decision.guard, maxIdle);
     if (oc === null) return this.dial();
+    const held = this.record;
     try {
-      // A request on a pooled origin connection skips the dial but is a session of its own: admitted
-      // (limits, tier) and recorded like any other.
-      this.setRecord(beginSession(this.ctx, s, decision, true));
+      if (held !== null && held.continues(s, decision.outbound.name)) {
+        // More of the session the last request began: the tier is asked again, nothing new taken.
+        continueSession(this.ctx, held, s);
+      } else {
+        // A request on a pooled origin connection skips the dial but is a session of its own:
+        // admitted (limits, tier) and recorded like any other.
+        this.endRecord('closed');
+        this.setRecord(beginSession(this.ctx, s, decision, true));
+      }
     } catch (err) {
+      this.endRecord('closed');
       if (!this.shared.pool.put(oc)) oc.destroy();
       const fe = asFerryError(err);
       logDenied(this.ctx, s, fe);
@@ -462,6 +475,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
   }
 
   private dial(): void {
+    this.endRecord('closed'); // a session held from the last request (openTcp begins a new one)
     const ac = new AbortController();
     this.dialAbort = ac;
     const forRelay = this.req!.method === 'CONNECT';
@@ -825,9 +839,15 @@ export class ClientConn implements OriginOwner, ChunkSink {
     } else {
       oc.destroy();
     }
-    this.endRecord('closed');
     this.resState = R_IDLE;
-    if (this.closeAfter) return this.closeClient();
+    if (this.closeAfter) {
+      this.endRecord('closed');
+      return this.closeClient();
+    }
+    // The connection goes on: the session stays held for a next request to the same destination.
+    this.record?.settle(this.up, this.down);
+    this.up = 0;
+    this.down = 0;
     this.nextRequest();
   }
 
@@ -992,7 +1012,7 @@ export class ClientConn implements OriginOwner, ChunkSink {
   }
 
   /** Detaches the lease from this connection (a tunnel takes it over, or it is ended). */
-  private takeRecord(): SessionLease | null {
+  private takeRecord(): ContinuableLease | null {
     const r = this.record;
     if (r === null) return null;
     this.record = null;

@@ -90,6 +90,27 @@ test('RecordBatch: fields survive packing; IPv6 in brackets, null user, a refusa
   ]);
 });
 
+test('RecordBatch: a batch taken leaves nothing behind; equal strings share one table entry', () => {
+  const b = new RecordBatch(4);
+  // Equal strings as different objects, as a parser hands them over for every connection.
+  const host = (): string => Buffer.from('h.test').toString('latin1');
+  b.push(1, 'bob', 'http', '10.0.0.1', 1, host(), 80, 1, 1, 1, 'direct', null);
+  b.push(2, 'bob', 'http', '10.0.0.1', 2, host(), 80, 1, 1, 1, 'direct', null);
+  const first = b.take();
+  assert.deepEqual([...first.strings].sort(), ['10.0.0.1', 'bob', 'direct', 'h.test', 'http']);
+  // The same strings again after take(): they must be in the new batch's own table.
+  b.push(3, 'bob', 'http', '10.0.0.1', 3, host(), 80, 1, 1, 1, 'direct', null);
+  b.push(4, null, 'http', '10.0.0.1', 4, host(), 80, 0, 0, 0, 'refused', 'E_AUTH');
+  const second = b.take();
+  assert.deepEqual(
+    decodeRecords(second).map((r) => [r.at, r.user, r.destination, r.decision]),
+    [
+      [3, 'bob', 'h.test:80', 'direct'],
+      [4, null, 'h.test:80', 'refused E_AUTH'],
+    ],
+  );
+});
+
 async function exercise(
   name: string,
   make: (store: Awaited<ReturnType<typeof openSqliteStore>>) => ConnectionWriter,
@@ -117,6 +138,14 @@ async function exercise(
       decision: 'direct closed',
     });
     assert.equal(all.filter((r) => r.user === null).length, 200);
+    // Every row intact, whether it went in a many-row INSERT or one of the remainder's.
+    const alice = all.filter((r) => r.user === 'alice');
+    assert.equal(new Set(alice.map((r) => r.at)).size, 300);
+    for (const r of alice) {
+      assert.equal(r.bytesUp, r.at - 1_000_000);
+      assert.equal(r.bytesDown, 2 * r.bytesUp);
+      assert.equal(r.source, `10.0.0.1:${40000 + r.bytesUp}`);
+    }
     // Retention: everything before 2_000_000 goes.
     assert.equal(await w.prune(2_000_000), 300);
     assert.equal((await store.listConnections({ limit: 10_000 })).length, 200);

@@ -3,12 +3,15 @@
 // - a user added while the server runs can log in; a password rotation takes effect;
 // - GET /api/v1/sessions lists an open session (user, addresses in the default mode); DELETE closes it;
 // - `ferry user disable` closes the user's open sessions and refuses new ones;
-// - a tier's max_connections refuses the extra connection with the reason.
+// - a tier's max_connections refuses the extra connection with the reason;
+// - an HTTP keep-alive connection is one session while its requests go to one destination (it holds
+//   its slot between requests), and the tier is asked again for each request.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHttpOrigin, type HttpOrigin } from '../../helpers/origin.js';
 import { requirePrereqs } from '../../helpers/prereq.js';
 import { waitFor } from '../../helpers/wait.js';
+import { RawClient } from '../http/harness.js';
 import { addAdmin, addUser, curl, ferryCli, startServe, stopAll, tempDir, type Rig } from './harness.js';
 
 interface SessionView {
@@ -105,6 +108,60 @@ describe('store changes and live sessions on a running ferry serve', () => {
     assert.notEqual(refused.code, 0);
     const audit = await ferryCli(data, ['audit', '--json']);
     assert.match(audit, /session\.kill/);
+  });
+
+  it('an HTTP keep-alive connection to one destination is one session, asked again per request', async (t) => {
+    if (!requirePrereqs(t, { tools: ['curl'] })) return;
+    await ferryCli(data, ['tier', 'add', 'single', '--max-conns', '1']);
+    const pw = await addUser(data, 'keeper', 'single');
+    const dest = `127.0.0.1:${origin!.port}`;
+    await waitFor(
+      'the new user to be accepted',
+      async () =>
+        (await curl(`http://keeper:${pw}@127.0.0.1:${rig!.http}`, `http://${dest}/`)).status === 200,
+      { timeoutMs: 15_000, intervalMs: 250 },
+    );
+    await waitFor('the probe session to end', async () =>
+      (await sessions()).every((s) => s.user !== 'keeper'),
+    );
+    const c = new RawClient(rig!.http);
+    const basic = Buffer.from(`keeper:${pw}`).toString('base64');
+    let sent = 0;
+    /** One more request on the kept-alive connection; resolves with its status code. */
+    const request = async (): Promise<number> => {
+      await c.send(
+        `GET http://${dest}/ HTTP/1.1\r\nHost: ${dest}\r\nProxy-Authorization: Basic ${basic}\r\n\r\n`,
+      );
+      sent++;
+      const text = await c.responses(sent);
+      return Number([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].at(-1)![1]);
+    };
+    try {
+      assert.equal(await request(), 200);
+      // Idle between requests, the connection still holds the user's one slot: it is listed, and
+      // another connection of the user is refused.
+      const held = (await sessions()).filter((s) => s.user === 'keeper');
+      assert.equal(held.length, 1);
+      assert.equal(held[0]!.destination, dest);
+      const other = await curl(`http://keeper:${pw}@127.0.0.1:${rig!.http}`, `http://${dest}/`);
+      assert.equal(other.status, 503, 'the tier allows one connection');
+      // More requests on it are the same session, not a second connection.
+      assert.equal(await request(), 200);
+      assert.equal(await request(), 200);
+      assert.deepEqual(
+        (await sessions()).filter((s) => s.user === 'keeper').map((s) => s.id),
+        [held[0]!.id],
+      );
+      // A tier change reaches the next request of the open session (at the next poll).
+      await ferryCli(data, ['tier', 'set', 'single', '--exits', 'elsewhere']);
+      await waitFor('the next request to be refused by the tier', async () => (await request()) === 403, {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+      });
+      assert.match(c.text(), /does not include the exit 'direct'/);
+    } finally {
+      c.socket.destroy();
+    }
   });
 
   it('/status reports the gateway', async () => {
