@@ -9,9 +9,9 @@
 #         (the token buckets run on every read but never make anyone wait), and `logging: audit`
 #         (a record per connection in the store, through the writer thread)
 # and the same client runs against one and then the other, ROUNDS times, the order reversed every
-# other round (A B, B A, ...), so that a drift of the machine's speed hits both alike. Each figure is
-# the median of its rounds; the ratio is mgmt ÷ base of those medians, and beside it the median of
-# the rounds' own ratios.
+# other round (A B, B A, ...), so that a drift of the machine's speed hits both alike; both gateways
+# are started afresh for every round. Each figure is the median of its rounds; the ratio is mgmt ÷
+# base of those medians, and beside it the median of the rounds' own ratios.
 #
 # Where the machine has two cores or more, both gateways are pinned to CPU 0 and the origin, curl and
 # wrk to the others (PIN=0 turns that off): the comparison is of the gateway's CPU per request and
@@ -69,35 +69,49 @@ if ! origin_running; then
   STARTED_ORIGIN=1
 fi
 
-# ---- the two gateways -----------------------------------------------------------------------------
-NAMES=(base mgmt) HTTP_PORTS=(8090 8091) SOCKS_PORTS=(1090 1091) HTTP_URLS=() SOCKS_URLS=() AUTHS=()
-for i in 0 1; do
-  env_mgmt=()
-  [ "$i" = 1 ] && env_mgmt=(FERRY_MGMT=1 "FERRY_MGMT_LOGGING=${FERRY_MGMT_LOGGING:-audit}")
-  out=$(env -u FERRY_MGMT "${env_mgmt[@]}" FERRY_HTTP_PORT=${HTTP_PORTS[i]} FERRY_SOCKS_PORT=${SOCKS_PORTS[i]} \
-    bash "$PEER_DIR/ferry.sh" http) || die "the ${NAMES[i]} gateway did not start: $out"
-  PIDS+=("$(sed -n 's/^PID=//p' <<<"$out")")
-  url=$(sed -n 's/^PROXY_URL=//p' <<<"$out")
-  HTTP_URLS+=("$url")
-  s=socks5h://${url#http://}
-  SOCKS_URLS+=("${s%:*}:${SOCKS_PORTS[i]}")   # the same login on the SOCKS port
-  a=""
-  [[ $url =~ ://([^@]*)@ ]] && a=$(printf %s "${BASH_REMATCH[1]}" | base64 -w0)
-  AUTHS+=("$a")
-done
-
+# ---- the two gateways, started afresh for every round -------------------------------------------
+# A process's JIT decisions, heap layout and the like stay with it for its life and move its figures
+# by several per cent; rounds with fresh processes average over them, where rounds on the same two
+# processes would only repeat them.
+NAMES=(base mgmt) HTTP_PORTS=(8090 8091) SOCKS_PORTS=(1090 1091)
+HTTP_URLS=() SOCKS_URLS=() AUTHS=()
 RUN=()   # prefix for clients
+OTHERS=""
 if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
-  others=1; [ "$(nproc)" -gt 2 ] && others=1-$(($(nproc) - 1))
-  for p in "${PIDS[@]}"; do
-    for q in $(pid_tree "$p"); do taskset -a -p -c 0 "$q" >/dev/null; done
-  done
-  for q in $(pgrep -x nginx); do taskset -a -p -c "$others" "$q" >/dev/null; done
-  RUN=(taskset -c "$others")
-  PINNING="gateways on CPU 0, origin and clients on CPUs $others"
+  OTHERS=1; [ "$(nproc)" -gt 2 ] && OTHERS=1-$(($(nproc) - 1))
+  for q in $(pgrep -x nginx); do taskset -a -p -c "$OTHERS" "$q" >/dev/null; done
+  RUN=(taskset -c "$OTHERS")
+  PINNING="gateways on CPU 0, origin and clients on CPUs $OTHERS"
 else
   PINNING="none"
 fi
+
+start_gateways() {
+  local i out url s a env_mgmt q
+  PIDS=() HTTP_URLS=() SOCKS_URLS=() AUTHS=()
+  for i in 0 1; do
+    env_mgmt=()
+    [ "$i" = 1 ] && env_mgmt=(FERRY_MGMT=1 "FERRY_MGMT_LOGGING=${FERRY_MGMT_LOGGING:-audit}")
+    out=$(env -u FERRY_MGMT "${env_mgmt[@]}" FERRY_HTTP_PORT=${HTTP_PORTS[i]} FERRY_SOCKS_PORT=${SOCKS_PORTS[i]} \
+      bash "$PEER_DIR/ferry.sh" http) || die "the ${NAMES[i]} gateway did not start: $out"
+    PIDS+=("$(sed -n 's/^PID=//p' <<<"$out")")
+    url=$(sed -n 's/^PROXY_URL=//p' <<<"$out")
+    HTTP_URLS+=("$url")
+    s=socks5h://${url#http://}
+    SOCKS_URLS+=("${s%:*}:${SOCKS_PORTS[i]}") # the same login on the SOCKS port
+    a=""
+    [[ $url =~ ://([^@]*)@ ]] && a=$(printf %s "${BASH_REMATCH[1]}" | base64 -w0)
+    AUTHS+=("$a")
+    if [ -n "$OTHERS" ]; then
+      for q in $(pid_tree "${PIDS[i]}"); do taskset -a -p -c 0 "$q" >/dev/null; done
+    fi
+  done
+}
+
+stop_gateways() {
+  stop_pids "${PIDS[@]}"
+  PIDS=()
+}
 
 # ---- one measurement ------------------------------------------------------------------------------
 # measure I METRIC -> "value cpu" (value in req/s or MB/s; cpu = the gateway's CPU seconds per
@@ -123,7 +137,8 @@ measure() {
       [ "$m" = bulk_connect ] && px+=(--proxytunnel)
       [ "$m" = bulk_socks5 ] && px=(-x "${SOCKS_URLS[i]}")
       out=$("${RUN[@]}" curl -s -o /dev/null --max-time 300 -w '%{http_code} %{size_download} %{speed_download}' \
-        "${px[@]}" "$ORIGIN_URL/big")
+        ${BULK_RANGE:+-r "$BULK_RANGE"} "${px[@]}" "$ORIGIN_URL/big")
+      [ -n "${BULK_RANGE:-}" ] && { echo "warm -"; return; }
       c1=$(cpu_ticks "${PIDS[i]}")
       read -r code size speed <<<"$out"
       [ "$code" = 200 ] && [ "$size" = "$BIG_SIZE" ] || { echo "FAIL -"; return; }
@@ -140,15 +155,18 @@ unit_of() { case $1 in small | newconn) echo "req/s cpu-s/1000req" ;; *) echo "M
 } | tee "$OUT"
 
 IFS=, read -r -a MLIST <<<"$METRICS"
-# warm-up: JIT, pools, the page cache
-for i in 0 1; do for m in "${MLIST[@]}"; do
-  case $m in small | newconn) WRK_DURATION=1 measure "$i" "$m" >/dev/null ;; esac
-done; done
-
 declare -A VAL CPU
-for m in "${MLIST[@]}"; do
-  for ((r = 0; r < ROUNDS; r++)); do
-    order=(0 1); ((r % 2)) && order=(1 0)
+for ((r = 0; r < ROUNDS; r++)); do
+  start_gateways
+  # warm-up of every path measured (JIT, pools): 2 s of wrk, 64 MiB of each bulk download
+  for i in 0 1; do for m in "${MLIST[@]}"; do
+    case $m in
+      small | newconn) WRK_DURATION=2 measure "$i" "$m" >/dev/null ;;
+      *) BULK_RANGE=0-67108863 measure "$i" "$m" >/dev/null ;;
+    esac
+  done; done
+  order=(0 1); ((r % 2)) && order=(1 0)
+  for m in "${MLIST[@]}"; do
     for i in "${order[@]}"; do
       read -r v c <<<"$(measure "$i" "$m")"
       VAL[$i,$m,$r]=$v CPU[$i,$m,$r]=$c
@@ -156,6 +174,8 @@ for m in "${MLIST[@]}"; do
       echo "RESULT name=${NAMES[i]} metric=$m round=$r value=$v unit=$u cpu=$c cpu_unit=$cu" >>"$OUT"
     done
   done
+  stop_gateways
+  echo "round $((r + 1))/$ROUNDS done" >&2
 done
 
 # ---- the table ------------------------------------------------------------------------------------

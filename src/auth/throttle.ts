@@ -20,6 +20,7 @@ export class LoginThrottle {
   ) {}
 
   blocked(source: string): boolean {
+    if (this.table.size === 0) return false; // the usual case: no recent failure from anyone
     const e = this.table.get(source);
     if (!e) return false;
     if (this.now() - e.since > this.opts.windowMs) {
