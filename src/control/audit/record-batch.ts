@@ -30,10 +30,11 @@ export class RecordBatch {
   private strings: string[] = [];
   private readonly index = new Map<string, number>();
   /**
-   * The newest row of each (client port, destination port) in this batch, for merging: see push.
-   * A number key (both ports fit in 16 bits) keeps the lookup free of string building.
+   * The newest row (+1; 0 for none) of each client port in this batch, for merging: see push. An
+   * array indexed by port, not a map: no allocation and no hashing per record, and take() clears
+   * only the entries its rows set.
    */
-  private readonly lastRow = new Map<number, number>();
+  private readonly lastRow = new Int32Array(65536);
 
   constructor(readonly capacity: number) {
     this.nums = new Float64Array(capacity * RECORD_FIELDS);
@@ -100,11 +101,11 @@ export class RecordBatch {
     // their bytes summed and the duration spanning them, instead of a row per request. That is what
     // the audit asks for (who, from where, to where, how much, how long) at a fraction of the rows.
     // Refusals are never merged: each one is an event of its own.
-    const key = sourcePort * 0x10000 + destPort;
-    const prev = outbound === 'refused' ? undefined : this.lastRow.get(key);
-    if (prev !== undefined) {
-      const p = prev * RECORD_FIELDS;
+    const prev = outbound === 'refused' ? 0 : this.lastRow[sourcePort & 0xffff]!;
+    if (prev !== 0) {
+      const p = (prev - 1) * RECORD_FIELDS;
       if (
+        v[p + 6] === destPort &&
         v[p + 1] === userI &&
         v[p + 2] === inboundI &&
         v[p + 3] === sourceI &&
@@ -121,7 +122,7 @@ export class RecordBatch {
     }
     const row = this.rows++;
     const o = row * RECORD_FIELDS;
-    this.lastRow.set(key, row);
+    this.lastRow[sourcePort & 0xffff] = row + 1;
     v[o] = at;
     v[o + 1] = userI;
     v[o + 2] = inboundI;
@@ -138,11 +139,12 @@ export class RecordBatch {
 
   /** The records so far, for handing over; the batch starts empty (with a new array) afterwards. */
   take(): PackedRecords {
+    const v = this.nums;
+    for (let i = 0; i < this.rows; i++) this.lastRow[v[i * RECORD_FIELDS + 4]! & 0xffff] = 0;
     const out: PackedRecords = { rows: this.rows, nums: this.nums, strings: this.strings };
     this.nums = new Float64Array(this.capacity * RECORD_FIELDS);
     this.strings = [];
     this.index.clear();
-    this.lastRow.clear();
     this.memoStr.fill(null);
     this.memoIdx.fill(-1);
     this.rows = 0;
