@@ -22,7 +22,7 @@ case $MODE in
   socks) PORT=$SOCKS_PORT URL=socks5h://127.0.0.1:$SOCKS_PORT ;;
   *) die "usage: $0 http|socks" ;;
 esac
-MAIN=${FERRY_MAIN:-}; MAIN=${MAIN:-$REPO_DIR/dist/src/cli/main.js}
+MAIN=${FERRY_MAIN:-$REPO_DIR/dist/src/cli/main.js}
 [ -f "$MAIN" ] || die "$MAIN missing: build first (npx tsc -p tsconfig.json)"
 ensure_dirs; require_free_port $HTTP_PORT; require_free_port $SOCKS_PORT
 AUTH=false LOGGING=minimal
