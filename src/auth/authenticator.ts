@@ -55,6 +55,9 @@ export class Authenticator {
   private readonly throttle: LoginThrottle;
   /** Checks in flight, by cache key: a burst of connections with the same credentials hashes once. */
   private readonly inflight = new Map<string, Promise<boolean>>();
+  /** The credential cached() last accepted, and its cache key (see cached()). */
+  private lastCredential: string | null = null;
+  private lastKey = '';
 
   constructor(
     private users: UserSource,
@@ -108,9 +111,6 @@ export class Authenticator {
     }
     return login;
   }
-
-  private lastCredential: string | null = null;
-  private lastKey = '';
 
   /**
    * Resolves with the user name, or rejects with E_AUTH / E_AUTH_THROTTLED. `source` is the client's
