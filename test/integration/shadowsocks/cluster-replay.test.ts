@@ -9,27 +9,14 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { clientKeys, methodInfo } from '../../../src/crypto/ss/methods.js';
-import { ClientStreamCodec } from '../../../src/crypto/ss/tcp-client.js';
 import { runFerry, waitForListeners, type FerryProc } from '../../helpers/ferry.js';
 import { startHttpOrigin, type HttpOrigin } from '../../helpers/origin.js';
 import { requirePrereqs, skipReason } from '../../helpers/prereq.js';
 import { runAsync } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
+import { firstFlight } from './harness.js';
 
 const needs = { tools: ['ss'] };
-
-/** A keep-alive request's first flight as a Ferry client sends it. */
-function firstFlight(method: string, password: string, port: number, path: string): Buffer {
-  const m = methodInfo(method);
-  const c = new ClientStreamCodec({
-    method: m,
-    keys: clientKeys(m, password),
-    dest: { host: '127.0.0.1', port, kind: 'ipv4' },
-    sink: () => undefined,
-  });
-  return c.encode(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`));
-}
 
 /** The pid of the process holding the server side of the connection from `clientPort`. */
 async function ownerPid(serverPort: number, clientPort: number): Promise<number> {

@@ -5,6 +5,8 @@ import { connect, createServer, type Socket } from 'node:net';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { clientKeys, methodInfo } from '../../../src/crypto/ss/methods.js';
+import { ClientStreamCodec } from '../../../src/crypto/ss/tcp-client.js';
 import { startGateway, type Gateway } from '../../../src/server/gateway.js';
 import { start, runAsync, type Proc } from '../../helpers/proc.js';
 import { waitFor, waitForPort } from '../../helpers/wait.js';
@@ -288,4 +290,27 @@ export async function socksUdpEcho(socksPort: number, echoPort: number, payload:
     udp?.close();
     ctl.destroy();
   }
+}
+
+/**
+ * A request's first flight (salt, target address, request) as a Ferry client would send it, for
+ * tests that write raw bytes at a server: replays, flipped bits, probes. `connection` is the
+ * request's Connection header value, if any.
+ */
+export function firstFlight(
+  method: string,
+  password: string,
+  port: number,
+  path: string,
+  connection?: 'close',
+): Buffer {
+  const m = methodInfo(method);
+  const c = new ClientStreamCodec({
+    method: m,
+    keys: clientKeys(m, password),
+    dest: { host: '127.0.0.1', port, kind: 'ipv4' },
+    sink: () => undefined,
+  });
+  const conn = connection ? `Connection: ${connection}\r\n` : '';
+  return c.encode(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\n${conn}\r\n`));
 }

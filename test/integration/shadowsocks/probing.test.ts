@@ -10,13 +10,11 @@ import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { clientKeys, methodInfo } from '../../../src/crypto/ss/methods.js';
-import { ClientStreamCodec } from '../../../src/crypto/ss/tcp-client.js';
 import { startHttpOrigin, type HttpOrigin } from '../../helpers/origin.js';
 import { requirePrereqs, skipReason } from '../../helpers/prereq.js';
 import { start } from '../../helpers/proc.js';
 import { waitFor } from '../../helpers/wait.js';
-import { curlSocks, startFerryClient, startFerryServer, startSsLocal } from './harness.js';
+import { curlSocks, firstFlight, startFerryClient, startFerryServer, startSsLocal } from './harness.js';
 
 const HANDSHAKE_S = 1;
 
@@ -42,18 +40,6 @@ function probe(port: number, chunks: Buffer[]): Promise<Outcome> {
     s.once('close', () => resolve({ received, closedAfterMs: Date.now() - lastWrite }));
     setTimeout(() => reject(new Error('server never closed the probe')), 10_000).unref();
   });
-}
-
-/** A request's first flight as a Ferry client would send it. */
-function firstFlight(method: string, password: string, port: number, path: string): Buffer {
-  const m = methodInfo(method);
-  const c = new ClientStreamCodec({
-    method: m,
-    keys: clientKeys(m, password),
-    dest: { host: '127.0.0.1', port, kind: 'ipv4' },
-    sink: () => undefined,
-  });
-  return c.encode(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
 }
 
 /** Sends bytes on a fresh connection and resolves with all bytes received until the server closes. */
@@ -85,7 +71,7 @@ describe('Shadowsocks server under hostile input', () => {
     it(`${method}: a replayed first flight is refused`, async () => {
       const server = await startFerryServer({ method, password, handshake: HANDSHAKE_S });
       cleanups.push(() => server.gw.close(0));
-      const flight = firstFlight(method, password, origin.port, `/replay-${method}`);
+      const flight = firstFlight(method, password, origin.port, `/replay-${method}`, 'close');
       const first = await exchange(server.port, flight);
       assert.ok(first.length > 0, 'the genuine request is answered');
       const before = origin.seen.filter((r) => r.url === `/replay-${method}`).length;
@@ -104,7 +90,7 @@ describe('Shadowsocks server under hostile input', () => {
       cleanups.push(() => server.gw.close(0));
       // Random bytes (a wrong key looks the same), a drip of single bytes, and a valid flight with one
       // bit flipped in its first chunk.
-      const flipped = firstFlight(method, password, origin.port, '/flip');
+      const flipped = firstFlight(method, password, origin.port, '/flip', 'close');
       flipped[flipped.length - 1]! ^= 0x01;
       for (const chunks of [
         [randomBytes(200)],
@@ -135,8 +121,8 @@ describe('Shadowsocks server under hostile input', () => {
       () => s2022.gw.close(0),
     );
     const flights = [
-      firstFlight('chacha20-ietf-poly1305', 'junk-pw', origin.port, '/t'),
-      firstFlight(method, password, origin.port, '/t'),
+      firstFlight('chacha20-ietf-poly1305', 'junk-pw', origin.port, '/t', 'close'),
+      firstFlight(method, password, origin.port, '/t', 'close'),
     ];
     const conns: Socket[] = [];
     const u = createSocket('udp4');
@@ -158,11 +144,14 @@ describe('Shadowsocks server under hostile input', () => {
       }
     }
     // Both servers still serve a genuine client.
-    const back = await exchange(s2022.port, firstFlight(method, password, origin.port, '/still-alive'));
+    const back = await exchange(
+      s2022.port,
+      firstFlight(method, password, origin.port, '/still-alive', 'close'),
+    );
     assert.ok(back.length > 0);
     const back2 = await exchange(
       aead.port,
-      firstFlight('chacha20-ietf-poly1305', 'junk-pw', origin.port, '/still-alive-2'),
+      firstFlight('chacha20-ietf-poly1305', 'junk-pw', origin.port, '/still-alive-2', 'close'),
     );
     assert.ok(back2.length > 0);
     u.close();
