@@ -9,7 +9,15 @@
 // - nothing else: SERVFAIL, REFUSED and truncated answers say nothing about the name.
 // Both durations are capped (RFC 2308 §5 suggests one to three hours for negative answers), and the
 // cache holds at most maxEntries answers, evicting the least recently used.
-import { FLAG_TC, RCODE_NOERROR, RCODE_NXDOMAIN, scanResponse, writeU16, writeU32 } from './wire.js';
+import {
+  FLAG_TC,
+  RCODE_NOERROR,
+  RCODE_NXDOMAIN,
+  scanResponse,
+  writeU16,
+  writeU32,
+  type ScannedResponse,
+} from './wire.js';
 
 export interface CacheOptions {
   maxEntries?: number;
@@ -50,7 +58,10 @@ export class DnsCache {
 
   /** How long (seconds) a response may be cached; 0 means not at all. Throws on a malformed response. */
   lifetimeOf(response: Uint8Array): number {
-    const s = scanResponse(response);
+    return this.lifetimeFrom(scanResponse(response));
+  }
+
+  private lifetimeFrom(s: ScannedResponse): number {
     if (s.flags & FLAG_TC) return 0;
     if (s.rcode === RCODE_NOERROR && s.answerCount > 0) return Math.min(s.minAnswerTtl ?? 0, this.maxTtl);
     if (s.rcode === RCODE_NXDOMAIN || (s.rcode === RCODE_NOERROR && s.answerCount === 0)) {
@@ -59,18 +70,23 @@ export class DnsCache {
     return 0;
   }
 
-  /** Stores a copy of the response under key when it is cacheable; returns the lifetime used. */
-  store(key: string, response: Uint8Array, nowMs: number): number {
+  /**
+   * Stores a copy of the response under key when it is cacheable; returns the lifetime used.
+   * `scanned`: the response's scanResponse(), when the caller has it already.
+   */
+  store(key: string, response: Uint8Array, nowMs: number, scanned?: ScannedResponse): number {
     if (this.maxEntries <= 0) return 0;
-    let lifetime: number;
+    let s: ScannedResponse;
     try {
-      lifetime = this.lifetimeOf(response);
+      s = scanned ?? scanResponse(response);
     } catch {
       return 0;
     }
+    const lifetime = this.lifetimeFrom(s);
     if (lifetime <= 0) return 0;
+    // A byte-for-byte copy: the scan's offsets hold for it.
     const bytes = Uint8Array.from(response);
-    const { ttlOffsets } = scanResponse(bytes);
+    const { ttlOffsets } = s;
     const ttls = new Uint32Array(ttlOffsets.length);
     for (let i = 0; i < ttlOffsets.length; i++) {
       const o = ttlOffsets[i]!;

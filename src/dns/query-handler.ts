@@ -69,7 +69,7 @@ export class QueryHandler {
     const hit = this.opts.resolver.cached(q);
     try {
       const response = hit ?? (await this.opts.resolver.resolve(q));
-      if (response) answer = adaptResponse(response, q, udp);
+      if (response) answer = adaptResponse(response, q, udp, response === hit);
       else {
         stats.servfail++;
         answer = buildErrorResponse(q, q.id, RCODE_SERVFAIL);

@@ -69,7 +69,8 @@ export class Resolver {
       stats.upstreamQueries++;
       try {
         const response = await upstream.query(buildUpstreamQuery(q, this.nextId()), this.opts.timeoutMs);
-        const { rcode } = scanResponse(response);
+        const scanned = scanResponse(response);
+        const { rcode } = scanned;
         if (
           rcode === RCODE_SERVFAIL ||
           rcode === RCODE_REFUSED ||
@@ -82,7 +83,7 @@ export class Resolver {
           continue;
         }
         this.penalisedUntil[i] = 0;
-        cache?.store(q.key, response, this.opts.now());
+        cache?.store(q.key, response, this.opts.now(), scanned);
         return response;
       } catch (e) {
         stats.upstreamFailures++;

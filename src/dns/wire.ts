@@ -308,10 +308,12 @@ export function firstQuestion(msg: Uint8Array): Uint8Array {
  * ID and the client's spelling of the question (which matters to clients that randomise the case of
  * names, draft-vixie-dnsext-dns0x20), without Ferry's OPT record when the client sent none (RFC 6891
  * §7), and — over UDP — cut to a TC answer when it exceeds what the client can receive (RFC 1035
- * §4.2.1, RFC 6891 §6.2.5), telling it to retry over TCP.
+ * §4.2.1, RFC 6891 §6.2.5), telling it to retry over TCP. `owned`: the response is the caller's own
+ * copy (a cache hit), changed in place; otherwise (an upstream's, shared by coalesced queries) it is
+ * copied first.
  */
-export function adaptResponse(response: Uint8Array, q: ParsedQuery, udp: boolean): Uint8Array {
-  let out = Uint8Array.from(response);
+export function adaptResponse(response: Uint8Array, q: ParsedQuery, udp: boolean, owned = false): Uint8Array {
+  let out = owned ? response : Uint8Array.from(response);
   writeU16(out, 0, q.id);
   // Ferry offers recursion to its clients whatever the upstream said about itself (RFC 1035 §4.1.1 RA).
   writeU16(out, 2, readU16(out, 2) | FLAG_RA);

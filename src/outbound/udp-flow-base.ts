@@ -16,7 +16,8 @@ export abstract class UdpFlowBase implements UdpFlow {
   protected msgCb: UdpMessageHandler | null = null;
   protected errCb: ((err: Error) => void) | null = null;
   protected closed = false;
-  private names: Map<string, Promise<ResolvedAddress[]>> | null = null;
+  /** Per name: the guard-checked address once resolved, or the resolution still under way. */
+  private names: Map<string, ResolvedAddress | Promise<ResolvedAddress[]>> | null = null;
 
   abstract send(data: Buffer, dest: Destination): void;
   abstract close(): void;
@@ -45,21 +46,31 @@ export abstract class UdpFlowBase implements UdpFlow {
     guard: AddressGuard,
     sendTo: (data: Buffer, to: ResolvedAddress, port: number) => void,
   ): void {
-    const names = (this.names ??= new Map<string, Promise<ResolvedAddress[]>>());
-    let p = names.get(dest.host);
+    const names = (this.names ??= new Map<string, ResolvedAddress | Promise<ResolvedAddress[]>>());
+    const known = names.get(dest.host);
+    // Resolved already: the datagram goes now, without a promise or a closure per packet.
+    if (known !== undefined && !(known instanceof Promise)) return sendTo(data, known, dest.port);
+    let p = known;
     if (p === undefined) {
-      p = resolveAllowed(dest, guard);
+      const resolving = resolveAllowed(dest, guard);
+      p = resolving;
       if (names.size >= MAX_NAMES) names.clear();
-      names.set(dest.host, p);
+      names.set(dest.host, resolving);
+      resolving.then(
+        (addrs) => {
+          if (names.get(dest.host) === resolving) names.set(dest.host, addrs[0]!);
+        },
+        () => {
+          if (names.get(dest.host) === resolving) names.delete(dest.host);
+        },
+      );
     }
+    // Datagrams sent while the name resolves wait for it, in order.
     p.then(
       (addrs) => {
         if (!this.closed) sendTo(data, addrs[0]!, dest.port);
       },
-      (err: Error) => {
-        names.delete(dest.host);
-        this.errCb?.(err);
-      },
+      (err: Error) => this.errCb?.(err),
     );
   }
 }

@@ -40,6 +40,9 @@ import type { Store } from '../control/store/types.js';
 import type { UserRecord } from '../auth/authenticator.js';
 import type { LiveSessions } from '../control/api/live.js';
 
+/** No store users with Shadowsocks keys (no management store): one array, so memos keyed on it hit. */
+const NO_SS_USERS: readonly SsUserEntry[] = [];
+
 interface Shared {
   router: Router;
   outbounds: Map<string, Outbound>;
@@ -142,7 +145,7 @@ export class Gateway {
   } | null = null;
   private readonly ssUsers = (): readonly SsUserEntry[] => {
     const cfg = this.shared.ssUsers;
-    const store = this.storeSsUsers?.() ?? [];
+    const store = this.storeSsUsers?.() ?? NO_SS_USERS; // one array: the memo below must hit
     const m = this.ssUsersMerged;
     if (m && m.cfg === cfg && m.store === store) return m.all;
     const names = new Set(cfg.map((u) => u.name));

@@ -52,6 +52,8 @@ class UserMeter implements Meter {
 }
 
 function abortAll(s: UserState): void {
+  // Relays may report a chunk or two after their session was closed: nothing to close again.
+  if (s.sessions.size === 0) return;
   const err = new FerryError('E_QUOTA', 'quota used up');
   for (const l of s.sessions) l.kill(err);
   s.sessions.clear();
@@ -120,7 +122,7 @@ export class UsageManager {
     }
     for (const [name, s] of this.users) {
       if (!seen.has(name)) {
-        this.abortAll(s); // removed or disabled: close what they have open
+        abortAll(s); // removed or disabled: close what they have open
         this.users.delete(name);
       }
     }
@@ -153,7 +155,7 @@ export class UsageManager {
       const t = s.policy.tier;
       if (!t?.quotaBytes) continue;
       s.storedInPeriod = totals.get(t.quotaPeriod)?.get(s.policy.userId) ?? 0;
-      if (s.quotaSpent()) this.abortAll(s);
+      if (s.quotaSpent()) abortAll(s);
     }
   }
 
@@ -203,16 +205,12 @@ export class UsageManager {
     }
   }
 
-  private abortAll(s: UserState): void {
-    abortAll(s);
-  }
-
   /** Closes every live session of a user (operator action). Returns how many. */
   killUser(user: string): number {
     const s = this.users.get(user);
     if (!s) return 0;
     const n = s.sessions.size;
-    this.abortAll(s);
+    abortAll(s);
     return n;
   }
 

@@ -8,7 +8,7 @@
 // read yields one contiguous plaintext) or into a caller's buffer; only a frame that straddles two
 // reads is copied aside.
 import { TAG_LEN } from './aead.js';
-import { ST_EXPECT_LENGTH, ST_FAILURE, ST_MAX, ST_NEED, ST_OUT_END, type StreamAead } from './stream-aead.js';
+import { ST_EXPECT_LENGTH, ST_FAILURE, ST_NEED, ST_OUT_END, type StreamAead } from './stream-aead.js';
 
 /** Overhead of one chunk: sealed length (2 + tag) and the payload's tag. */
 export const CHUNK_OVERHEAD = 2 + TAG_LEN + TAG_LEN;
@@ -204,10 +204,5 @@ export class ChunkOpener {
 
   private open(src: Buffer, off: number, end: number, dst: Buffer, dstOff: number): boolean {
     return this.openRange(src, off, end, dst, dstOff) >= 0;
-  }
-
-  /** The largest frame this opener accepts (sizing push()'s dst). */
-  get maxFrame(): number {
-    return this.st[ST_MAX]! + TAG_LEN;
   }
 }

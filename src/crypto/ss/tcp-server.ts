@@ -17,6 +17,9 @@ import type { SaltFilter } from './replay.js';
 import { ChunkOpener, ChunkSealer } from './stream.js';
 import { HEADER_TYPE_CLIENT, HEADER_TYPE_SERVER, MAX_TIME_DIFF_S, REQUEST_FIXED_LEN } from './constants.js';
 
+/** The first length chunk (length + tag) of an AEAD stream, copied for trial decryption. */
+const LEN_SCRATCH = Buffer.alloc(2 + TAG_LEN);
+
 /** An AEAD request's address must arrive within this many plaintext bytes. */
 const MAX_AEAD_ADDRESS_BYTES = 1 + 1 + 255 + 2;
 
@@ -71,17 +74,20 @@ export class RequestParser {
     const salt = buf.subarray(0, keyLen);
     const sealedLen = buf.subarray(keyLen, need);
     for (const uk of this.table.aeadKeys) {
-      const subkey = aeadSubkey(uk.key, salt);
-      // On a copy (it opens in place), with a context of its own: the stream's opener, with its nonce
-      // at zero, opens this chunk again.
-      if (!createStreamAead(this.method.algorithm, subkey, false).openOne(Buffer.from(sealedLen))) continue;
+      // Trial decryption of the first length chunk, on a copy (it opens in place, and a wrong key must
+      // leave the bytes as they came). The context that opens it becomes the stream's: its nonce has
+      // moved past the length chunk, and the opener goes on from the payload that chunk announced.
+      sealedLen.copy(LEN_SCRATCH);
+      const aead = createStreamAead(this.method.algorithm, aeadSubkey(uk.key, salt), false);
+      if (!aead.openOne(LEN_SCRATCH)) continue;
       if (!this.salts.checkAndAdd(salt)) return this.fail('replayed salt');
+      const n = LEN_SCRATCH.readUInt16BE(0);
+      if (n > this.method.maxPayload) return this.fail('stream corrupt (length)');
       this.userKey = uk;
       this.requestSalt = Buffer.from(salt);
-      const aead = createStreamAead(this.method.algorithm, subkey, false);
       this.opener = new ChunkOpener(aead, this.method.maxPayload, this.onAeadPayload);
-      if (!this.opener.push(buf.subarray(keyLen)))
-        return this.fail(`stream corrupt (${this.opener.failure})`);
+      this.opener.expectPayload(n);
+      if (!this.opener.push(buf.subarray(need))) return this.fail(`stream corrupt (${this.opener.failure})`);
       return this.status;
     }
     return this.fail('no key opens the first chunk');

@@ -133,7 +133,7 @@ async function connect(
       encode: (d) => response.encode(d),
       flush: () => response.flush(),
       recycle: (w) => response.recycle(w),
-      decode: (d) => opener.push(d),
+      decode: (d, dst) => opener.push(d, dst ?? null),
       get failure() {
         return opener.failure;
       },

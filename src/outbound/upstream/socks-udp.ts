@@ -75,21 +75,28 @@ export class Socks5UdpFlow extends UdpFlowBase {
       const why = this.guard.check(dest.host);
       if (why) return this.refuse(why);
     }
+    this.sendChecked(data, dest.host, dest.port, dest.kind);
+  }
+
+  /** Sends to an address the guard has passed, with the SOCKS5 UDP header of the last one reused. */
+  private sendChecked(data: Buffer, host: string, port: number, kind: Destination['kind']): void {
     let h = this.lastHeader;
-    if (h === null || dest.port !== this.lastPort || dest.host !== this.lastHost) {
+    if (h === null || port !== this.lastPort || host !== this.lastHost) {
       try {
-        h = this.lastHeader = socks5Address(dest, 3);
+        h = this.lastHeader = socks5Address({ host, port, kind }, 3);
       } catch (err) {
         return this.errCb?.(err as Error);
       }
-      this.lastHost = dest.host;
-      this.lastPort = dest.port;
+      this.lastHost = host;
+      this.lastPort = port;
     }
     this.udp.send([h, data], this.relayPort, this.relayHost);
   }
 
+  /** A resolved name's address: resolveAllowed has guard-checked it already. */
   private readonly sendTo = (data: Buffer, to: ResolvedAddress, port: number): void => {
-    this.send(data, { host: to.address, port, kind: to.family === 4 ? 'ipv4' : 'ipv6' });
+    if (this.closed) return;
+    this.sendChecked(data, to.address, port, to.family === 4 ? 'ipv4' : 'ipv6');
   };
 
   close(): void {
