@@ -117,6 +117,26 @@ describe('DNS forwarder with dig and unbound', { skip: skipReason(NEEDS) }, () =
     const again = await dig(at, `missing2.${ZONE}`);
     assert.equal(again.status, 'NXDOMAIN');
     assert.equal(f.stats.upstreamQueries, 1, 'the second NXDOMAIN came from the cache');
+    // A positive answer (TTL 300): served again from the cache, its TTL counts down with the time
+    // it has spent there (whole seconds, so this waits about one second).
+    const fresh = await dig(at, `www.${ZONE}`);
+    assert.deepEqual(fresh.answers, [WWW_ADDRESS], fresh.raw);
+    const freshTtl = fresh.ttls[0]!;
+    assert.ok(freshTtl > 1, fresh.raw);
+    const asked = f.stats.upstreamQueries;
+    const aged = await waitFor(
+      'a cached answer with a TTL below the first answer’s',
+      async () => {
+        const r = await dig(at, `www.${ZONE}`);
+        // Stop polling (and fail below) as soon as the answer does not come from the cache.
+        if (f.stats.upstreamQueries !== asked) return r;
+        return r.ttls.length === 1 && r.ttls[0]! < freshTtl ? r : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
+    assert.equal(f.stats.upstreamQueries, asked, 'the aged answer came from the cache');
+    assert.deepEqual(aged.answers, [WWW_ADDRESS], aged.raw);
+    assert.ok(aged.ttls[0]! < freshTtl, `cached TTL ${aged.ttls[0]} < first TTL ${freshTtl}`);
     // A name with TTL 2: once it expires the forwarder must ask again.
     await dig(at, `short.${ZONE}`);
     await waitFor(

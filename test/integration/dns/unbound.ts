@@ -83,61 +83,69 @@ export async function startUnbound(
   opts: { extraServerConf?: string[]; extraConf?: string[] } = {},
 ): Promise<Unbound> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-unbound-'));
-  makeCertificates(dir);
-  const [port, tlsPort, httpsPort] = [await freePort(), await freePort(), await freePort()];
-  const conf = [
-    'server:',
-    `  interface: 127.0.0.1@${port}`,
-    `  interface: 127.0.0.1@${tlsPort}`,
-    `  interface: 127.0.0.1@${httpsPort}`,
-    `  port: ${port}`,
-    `  tls-port: ${tlsPort}`,
-    `  https-port: ${httpsPort}`,
-    `  tls-service-key: "${join(dir, 'key.pem')}"`,
-    `  tls-service-pem: "${join(dir, 'cert.pem')}"`,
-    '  http-endpoint: "/dns-query"',
-    '  do-daemonize: no',
-    '  chroot: ""',
-    '  username: ""',
-    `  directory: "${dir}"`,
-    '  pidfile: ""',
-    '  use-syslog: no',
-    '  logfile: ""',
-    '  verbosity: 1',
-    '  do-ip6: no',
-    '  access-control: 127.0.0.0/8 allow',
-    '  module-config: "iterator"',
-    '  local-zone: "." refuse',
-    `  local-zone: "${ZONE}." static`,
-    `  local-data: "${ZONE}. 3600 IN SOA ns.${ZONE}. hostmaster.${ZONE}. 1 3600 600 86400 ${NEGATIVE_TTL}"`,
-    `  local-data: "www.${ZONE}. 300 IN A ${WWW_ADDRESS}"`,
-    `  local-data: "short.${ZONE}. 2 IN A 192.0.2.2"`,
-    ...BIG_TXT.map((t) => `  local-data: 'big.${ZONE}. 300 IN TXT "${t}"'`),
-    ...(opts.extraServerConf ?? []).map((l) => `  ${l}`),
-    ...(opts.extraConf ?? []),
-    'remote-control:',
-    '  control-enable: no',
-    '',
-  ].join('\n');
-  writeFileSync(join(dir, 'unbound.conf'), conf);
-  run('unbound-checkconf', [join(dir, 'unbound.conf')]);
-  const proc = start('unbound', ['-d', '-c', join(dir, 'unbound.conf')]);
+  let started: Proc | undefined;
+  // On any failure (certificates, unbound-checkconf, the wait for the ports): nothing is left behind.
   try {
-    for (const p of [port, tlsPort, httpsPort]) await waitForPort(p);
+    makeCertificates(dir);
+    const [port, tlsPort, httpsPort] = [await freePort(), await freePort(), await freePort()];
+    const conf = [
+      'server:',
+      `  interface: 127.0.0.1@${port}`,
+      `  interface: 127.0.0.1@${tlsPort}`,
+      `  interface: 127.0.0.1@${httpsPort}`,
+      `  port: ${port}`,
+      `  tls-port: ${tlsPort}`,
+      `  https-port: ${httpsPort}`,
+      `  tls-service-key: "${join(dir, 'key.pem')}"`,
+      `  tls-service-pem: "${join(dir, 'cert.pem')}"`,
+      '  http-endpoint: "/dns-query"',
+      '  do-daemonize: no',
+      '  chroot: ""',
+      '  username: ""',
+      `  directory: "${dir}"`,
+      '  pidfile: ""',
+      '  use-syslog: no',
+      '  logfile: ""',
+      '  verbosity: 1',
+      '  do-ip6: no',
+      '  access-control: 127.0.0.0/8 allow',
+      '  module-config: "iterator"',
+      '  local-zone: "." refuse',
+      `  local-zone: "${ZONE}." static`,
+      `  local-data: "${ZONE}. 3600 IN SOA ns.${ZONE}. hostmaster.${ZONE}. 1 3600 600 86400 ${NEGATIVE_TTL}"`,
+      `  local-data: "www.${ZONE}. 300 IN A ${WWW_ADDRESS}"`,
+      `  local-data: "short.${ZONE}. 2 IN A 192.0.2.2"`,
+      ...BIG_TXT.map((t) => `  local-data: 'big.${ZONE}. 300 IN TXT "${t}"'`),
+      ...(opts.extraServerConf ?? []).map((l) => `  ${l}`),
+      ...(opts.extraConf ?? []),
+      'remote-control:',
+      '  control-enable: no',
+      '',
+    ].join('\n');
+    writeFileSync(join(dir, 'unbound.conf'), conf);
+    run('unbound-checkconf', [join(dir, 'unbound.conf')]);
+    const proc = start('unbound', ['-d', '-c', join(dir, 'unbound.conf')]);
+    started = proc;
+    try {
+      for (const p of [port, tlsPort, httpsPort]) await waitForPort(p);
+    } catch (e) {
+      throw new Error(`unbound did not start: ${(e as Error).message}\n${proc.output()}`);
+    }
+    return {
+      port,
+      tlsPort,
+      httpsPort,
+      caFile: join(dir, 'ca.pem'),
+      dir,
+      proc,
+      async stop() {
+        await proc.kill();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   } catch (e) {
-    await proc.kill();
-    throw new Error(`unbound did not start: ${(e as Error).message}\n${proc.output()}`);
+    await started?.kill();
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
-  return {
-    port,
-    tlsPort,
-    httpsPort,
-    caFile: join(dir, 'ca.pem'),
-    dir,
-    proc,
-    async stop() {
-      await proc.kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }

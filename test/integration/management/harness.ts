@@ -91,11 +91,15 @@ export async function startServe(
   );
   const ferry = runFerry(['serve', '--config', cfg, ...(opts.args ?? [])], opts.env ?? {}, opts.prefix);
   const more = (opts.inbounds ?? []).map((i) => /name: *([\w-]+)/.exec(i)?.[1] ?? '');
-  const ports = await waitForListeners(ferry, ['h', 's', ...more]);
-  const api = await waitFor(
-    'the API line',
-    () => /api +(http:\/\/[\d.:]+)\/api\/v1/.exec(ferry.stdout())?.[1],
-  );
+  let ports: Record<string, number>;
+  let api: string;
+  try {
+    ports = await waitForListeners(ferry, ['h', 's', ...more]);
+    api = await waitFor('the API line', () => /api +(http:\/\/[\d.:]+)\/api\/v1/.exec(ferry.stdout())?.[1]);
+  } catch (e) {
+    await ferry.stop('SIGKILL'); // it never became a rig the suite's teardown could stop
+    throw e;
+  }
   return {
     dir,
     dataDir,

@@ -58,37 +58,42 @@ async function workload(mode: 'none' | 'audit', dir: string): Promise<Seen> {
   const auth = await addAdmin(data);
   // Audit: a connection record from 40 days ago, as an earlier run would have left it.
   const store = await openStore({ dataDir: data });
-  if (mode === 'audit')
-    await store.addConnections([
-      {
-        at: Date.now() - 40 * 86_400_000,
-        user: 'someone',
-        inbound: 'h',
-        source: '127.0.0.99:1',
-        destination: `${OLD_MARK}:80`,
-        bytesUp: 1,
-        bytesDown: 1,
-        durationMs: 1,
-        decision: 'direct closed',
-      },
-    ]);
-  await store.close();
+  try {
+    if (mode === 'audit')
+      await store.addConnections([
+        {
+          at: Date.now() - 40 * 86_400_000,
+          user: 'someone',
+          inbound: 'h',
+          source: '127.0.0.99:1',
+          destination: `${OLD_MARK}:80`,
+          bytesUp: 1,
+          bytesDown: 1,
+          durationMs: 1,
+          decision: 'direct closed',
+        },
+      ]);
+  } finally {
+    await store.close();
+  }
 
   const origin = await startHttpOrigin();
-  const rig = await startServe(
-    dir,
-    [
-      `users: [{ name: ${CONFIG_USER}, password: cfgpw }]`,
-      `logging: { mode: ${mode}, retention: 30d }`,
-      'log: { level: debug }',
-      'router:',
-      '  allow_destinations: ["127.0.0.0/8"]',
-      `  rules: [{ ports: [${origin.port + 1}], action: reject }]`,
-    ],
-    // Own mount namespace: /etc/hosts with HOST in it, for ferry alone.
-    { prefix: ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hosts] },
-  );
+  let started: Awaited<ReturnType<typeof startServe>> | undefined;
   try {
+    const rig = await startServe(
+      dir,
+      [
+        `users: [{ name: ${CONFIG_USER}, password: cfgpw }]`,
+        `logging: { mode: ${mode}, retention: 30d }`,
+        'log: { level: debug }',
+        'router:',
+        '  allow_destinations: ["127.0.0.0/8"]',
+        `  rules: [{ ports: [${origin.port + 1}], action: reject }]`,
+      ],
+      // Own mount namespace: /etc/hosts with HOST in it, for ferry alone.
+      { prefix: ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hosts] },
+    );
+    started = rig;
     const src = ['--interface', CLIENT];
     const url = `http://${HOST}:${origin.port}/`;
     const h = `http://${CONFIG_USER}:cfgpw@127.0.0.1:${rig.http}`;
@@ -112,8 +117,12 @@ async function workload(mode: 'none' | 'audit', dir: string): Promise<Seen> {
       bytesTotal: number;
     }[];
     const st = await openStore({ dataDir: data });
-    const records = await st.listConnections({ limit: 1000 });
-    await st.close();
+    let records: Awaited<ReturnType<typeof st.listConnections>>;
+    try {
+      records = await st.listConnections({ limit: 1000 });
+    } finally {
+      await st.close();
+    }
     return {
       dataDir: readTree(data),
       logs: rig.ferry.stdout() + rig.ferry.stderr(),
@@ -124,7 +133,7 @@ async function workload(mode: 'none' | 'audit', dir: string): Promise<Seen> {
       newRecords: records.length,
     };
   } finally {
-    await rig.stop();
+    await started?.stop();
     await origin.close();
   }
 }

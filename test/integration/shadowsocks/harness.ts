@@ -116,8 +116,18 @@ export async function startSsLocal(
     method,
     '-u',
   ]);
-  await waitForPort(port);
+  await waitForPortOrKill(port, proc);
   return { proc, port };
+}
+
+/** Waits for a just-started peer to listen; when it does not, kills it and rethrows. */
+async function waitForPortOrKill(port: number, proc: Proc): Promise<void> {
+  try {
+    await waitForPort(port);
+  } catch (e) {
+    await proc.kill();
+    throw e;
+  }
 }
 
 export async function startSsServer(method: string, password: string): Promise<{ proc: Proc; port: number }> {
@@ -133,7 +143,7 @@ export async function startSsServer(method: string, password: string): Promise<{
     method,
     '-u',
   ]);
-  await waitForPort(port);
+  await waitForPortOrKill(port, proc);
   return { proc, port };
 }
 
@@ -181,8 +191,14 @@ export async function startV2ray(
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify(cfg));
   const proc = start('v2ray', ['-config', file]);
-  await waitForPort(port);
-  return { proc, port, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+  try {
+    await waitForPortOrKill(port, proc);
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+  return { proc, port, cleanup };
 }
 
 /** curl through a SOCKS5 proxy (names resolved by the proxy); resolves with the body. */

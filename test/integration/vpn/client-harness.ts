@@ -85,42 +85,51 @@ export async function startServer(net: SmallInternet, client: { pub: string }): 
     ]),
   );
   const sock = `/var/run/wireguard/${ifname}.sock`;
-  await waitFor(`wireguard-go to create ${sock}`, () => {
-    if (proc.child.exitCode !== null) throw new Error(`wireguard-go exited: ${proc.output()}`);
-    return existsSync(sock);
-  });
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-vpn-srv-'));
-  const keyFile = join(dir, 'key');
-  writeFileSync(keyFile, key.priv + '\n', { mode: 0o600 });
-  net.server.exec([
-    'wg',
-    'set',
-    ifname,
-    'listen-port',
-    String(port),
-    'private-key',
-    keyFile,
-    'peer',
-    client.pub,
-    'allowed-ips',
-    '10.99.0.2/32,fd99::2/128',
-  ]);
-  rmSync(dir, { recursive: true, force: true });
-  net.server.ip(['address', 'add', '10.99.0.1/24', 'dev', ifname]);
-  net.server.ip(['address', 'add', 'fd99::1/64', 'dev', ifname, 'nodad']);
-  net.server.ip(['link', 'set', ifname, 'mtu', '1420', 'up']);
-  // Internet exit: tunnelled traffic leaves with the server's own address (RFC 3022 NAPT).
-  net.server.exec(['nft', '-f', '-'], {
-    input: [
-      'table inet vpnnat {',
-      '  chain post {',
-      '    type nat hook postrouting priority srcnat;',
-      `    oifname "${net.links.serverInternet}" ip saddr 10.99.0.0/24 masquerade`,
-      `    oifname "${net.links.serverInternet}" ip6 saddr fd99::/64 masquerade`,
-      '  }',
-      '}',
-    ].join('\n'),
-  });
+  try {
+    await waitFor(`wireguard-go to create ${sock}`, () => {
+      if (proc.child.exitCode !== null) throw new Error(`wireguard-go exited: ${proc.output()}`);
+      return existsSync(sock);
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-vpn-srv-'));
+    try {
+      const keyFile = join(dir, 'key');
+      writeFileSync(keyFile, key.priv + '\n', { mode: 0o600 });
+      net.server.exec([
+        'wg',
+        'set',
+        ifname,
+        'listen-port',
+        String(port),
+        'private-key',
+        keyFile,
+        'peer',
+        client.pub,
+        'allowed-ips',
+        '10.99.0.2/32,fd99::2/128',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    net.server.ip(['address', 'add', '10.99.0.1/24', 'dev', ifname]);
+    net.server.ip(['address', 'add', 'fd99::1/64', 'dev', ifname, 'nodad']);
+    net.server.ip(['link', 'set', ifname, 'mtu', '1420', 'up']);
+    // Internet exit: tunnelled traffic leaves with the server's own address (RFC 3022 NAPT).
+    net.server.exec(['nft', '-f', '-'], {
+      input: [
+        'table inet vpnnat {',
+        '  chain post {',
+        '    type nat hook postrouting priority srcnat;',
+        `    oifname "${net.links.serverInternet}" ip saddr 10.99.0.0/24 masquerade`,
+        `    oifname "${net.links.serverInternet}" ip6 saddr fd99::/64 masquerade`,
+        '  }',
+        '}',
+      ].join('\n'),
+    });
+  } catch (e) {
+    await proc.kill();
+    rmSync(sock, { force: true });
+    throw e;
+  }
   return {
     ifname,
     pub: key.pub,
@@ -243,17 +252,26 @@ export async function startCapture(
     'ip',
     ns.wrap(['tcpdump', '-i', ifname, '-n', '-l', '-p', '--immediate-mode', ...extra, filter]),
   );
-  await waitFor('tcpdump to listen', () => {
-    if (cap.child.exitCode !== null) throw new Error(`tcpdump exited: ${cap.output()}`);
-    return /listening on/.test(cap.output());
-  });
+  try {
+    await waitFor('tcpdump to listen', () => {
+      if (cap.child.exitCode !== null) throw new Error(`tcpdump exited: ${cap.output()}`);
+      return /listening on/.test(cap.output());
+    });
+  } catch (e) {
+    await cap.kill('SIGKILL');
+    throw e;
+  }
   return {
     async stop() {
       cap.child.kill('SIGINT');
-      const m = await waitFor('tcpdump statistics', () =>
-        /(\d+) packets? captured\n(\d+) packets? received by filter/.exec(cap.output()),
-      );
-      await cap.kill('SIGKILL');
+      let m: RegExpExecArray;
+      try {
+        m = await waitFor('tcpdump statistics', () =>
+          /(\d+) packets? captured\n(\d+) packets? received by filter/.exec(cap.output()),
+        );
+      } finally {
+        await cap.kill('SIGKILL');
+      }
       const lines = cap
         .output()
         .split('\n')

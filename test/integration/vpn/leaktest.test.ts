@@ -72,12 +72,19 @@ describe('ferry leaktest', { skip: skipReason(CLIENT_NEEDS), concurrency: false 
     // A more specific route in the main table wins over the tunnel (suppress_prefixlength 0): DNS
     // to the resolver now goes straight out through the ISP.
     net.client.ip(['-4', 'route', 'add', `${net.dns.v4}/32`, 'via', net.addrs.isp4]);
-    const leak = await leaktest(c, expect);
-    assert.equal(leak.code, 1);
-    assert.equal(verdict(leak.report, 'DNS'), 'fail');
-    assert.match(leak.report.results.find((r) => r.check === 'DNS')!.detail, new RegExp(net.addrs.client4));
-    assert.equal(verdict(leak.report, 'exit IPv4'), 'pass');
-    net.client.ip(['-4', 'route', 'del', `${net.dns.v4}/32`]);
+    const undo = ['ip', '-4', 'route', 'del', `${net.dns.v4}/32`];
+    try {
+      const leak = await leaktest(c, expect);
+      assert.equal(leak.code, 1);
+      assert.equal(verdict(leak.report, 'DNS'), 'fail');
+      assert.match(leak.report.results.find((r) => r.check === 'DNS')!.detail, new RegExp(net.addrs.client4));
+      assert.equal(verdict(leak.report, 'exit IPv4'), 'pass');
+    } catch (e) {
+      // The client namespace is shared by the suite: undo the route even when the test failed.
+      net.client.exec(undo, { allowFail: true });
+      throw e;
+    }
+    net.client.exec(undo);
   });
 
   it('an IPv4-only tunnel blocks IPv6; removing the block is reported as an IPv6 leak', async (t) => {
@@ -89,12 +96,19 @@ describe('ferry leaktest', { skip: skipReason(CLIENT_NEEDS), concurrency: false 
     assert.match(ok.report.results.find((r) => r.check === 'exit IPv6')!.detail, /blocked/);
 
     net.client.ip(['-6', 'route', 'del', 'unreachable', 'default', 'table', '51820']);
-    const leak = await leaktest(c);
-    assert.equal(leak.code, 1);
-    assert.equal(verdict(leak.report, 'exit IPv6'), 'fail');
-    assert.match(leak.report.results.find((r) => r.check === 'exit IPv6')!.detail, /IPv6 leak/);
-    // Put it back so ferry down's undo finds what it recorded.
-    net.client.ip(['-6', 'route', 'add', 'unreachable', 'default', 'table', '51820']);
+    // Put it back (even when the test fails, and before the after hook's ferry down) so ferry down's
+    // undo finds what it recorded.
+    const undo = ['ip', '-6', 'route', 'add', 'unreachable', 'default', 'table', '51820'];
+    try {
+      const leak = await leaktest(c);
+      assert.equal(leak.code, 1);
+      assert.equal(verdict(leak.report, 'exit IPv6'), 'fail');
+      assert.match(leak.report.results.find((r) => r.check === 'exit IPv6')!.detail, /IPv6 leak/);
+    } catch (e) {
+      net.client.exec(undo, { allowFail: true });
+      throw e;
+    }
+    net.client.exec(undo);
   });
 
   it('with the kill switch, cutting the tunnel leaks nothing (empty capture) and it reconnects', async (t) => {
@@ -109,6 +123,11 @@ describe('ferry leaktest', { skip: skipReason(CLIENT_NEEDS), concurrency: false 
       ' and not (icmp6 and (ip6[40] >= 133 and ip6[40] <= 136))' +
       ' and not (src net fe80::/10 and dst net ff02::/16)';
     const cap = await startCapture(net.client, net.links.client, filter);
+    // Stopped below before the capture is read; this only catches a failure before that (a second
+    // stop is harmless).
+    t.after(async () => {
+      await cap.stop().catch(() => undefined);
+    });
 
     const r = await leaktest(c, ['--kill-switch-check']);
     const ks = r.report.results.find((x) => x.check === 'kill switch')!;

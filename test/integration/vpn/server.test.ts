@@ -216,7 +216,7 @@ describe(
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    it('full tunnel with the official client: the origin sees the server; the ISP sees only UDP to the WireGuard port', async () => {
+    it('full tunnel with the official client: the origin sees the server; the ISP sees only UDP to the WireGuard port', async (t) => {
       const n = net!;
       const a = await addDevice(n.client, 'alice', 'phone', `fyca${tag}`);
       assert.match(a.config, /^AllowedIPs = 0\.0\.0\.0\/0, ::\/0$/m);
@@ -237,6 +237,12 @@ describe(
         start('ip', ns.wrap(['tcpdump', '-i', ifname, '-nn', '--immediate-mode', '-U', '-w', file]));
       const ispCap = capture(n.isp, n.links.ispClient, ispPcap);
       const exitCap = capture(n.server, n.links.serverInternet, exitPcap);
+      // Stopped below before the captures are read; this only catches a failure before that
+      // (kill is a no-op once tcpdump has exited).
+      t.after(async () => {
+        await ispCap.kill('SIGINT');
+        await exitCap.kill('SIGINT');
+      });
       for (const c of [ispCap, exitCap])
         await waitFor('tcpdump to listen', () => /listening on/.test(c.output()), { timeoutMs: 10_000 });
 

@@ -31,6 +31,11 @@ describe('ferry up/down (client role)', { skip: skipReason(CLIENT_NEEDS), concur
     // What the ISP sees while the tunnel carries a request: WireGuard to the server's port and
     // nothing else; the request's bytes nowhere in clear.
     const cap = await startCapture(net.client, net.links.client, 'ip or ip6', ['-A']);
+    // Stopped below before the capture is read; this only catches a failure before that (a second
+    // stop is harmless).
+    t.after(async () => {
+      await cap.stop().catch(() => undefined);
+    });
     const marker = `ferry-marker-${process.pid}-${Date.now()}`;
     assert.equal(await c.curl(`${net.origin.url4}?${marker}`), net.addrs.serverExit4);
     assert.equal(await c.curl(net.origin.url6), net.addrs.serverExit6);

@@ -67,9 +67,12 @@ describe('leak test verdicts', () => {
   });
   it('reads nameservers from a resolv.conf', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ferry-lt-'));
-    const p = join(dir, 'resolv.conf');
-    writeFileSync(p, '# c\nnameserver 10.99.0.1\n nameserver fd99::1\nsearch x\n');
-    assert.deepEqual(systemNameservers(p), ['10.99.0.1', 'fd99::1']);
-    rmSync(dir, { recursive: true });
+    try {
+      const p = join(dir, 'resolv.conf');
+      writeFileSync(p, '# c\nnameserver 10.99.0.1\n nameserver fd99::1\nsearch x\n');
+      assert.deepEqual(systemNameservers(p), ['10.99.0.1', 'fd99::1']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
