@@ -1,17 +1,16 @@
 // Where audit mode's connection records go. The management plane collects finished sessions as raw
-// fields (record-batch.ts) and hands them over in batches to a ConnectionWriter, which stores them
-// and runs the retention job on the same table:
+// fields (record-batch.ts) and hands them over in batches to a ConnectionWriter, which stores each
+// batch as one chunk (record-chunk.ts) and runs the retention job on the same tables:
 //
 // - SQLite (the default store): a worker thread with its own connection to the database file
-//   (sqlite-writer.ts). better-sqlite3 is synchronous: inserting in the gateway's thread cost a few
-//   microseconds per record plus an fsync per batch, all of it time in which no connection moved a
-//   byte — a third of the request rate at tens of thousands of sessions a second. WAL mode lets a
-//   second connection write while the first reads.
+//   (sqlite-writer.ts). better-sqlite3 is synchronous: writing in the gateway's thread would cost
+//   an fsync per transaction, time in which no connection moves a byte. WAL mode lets a second
+//   connection write while the first reads.
 // - any other store (PostgreSQL): StoreConnectionWriter below, through the store's own async
-//   addConnections on the main thread (the driver's I/O is asynchronous already).
+//   addConnectionBatches on the main thread (the driver's I/O is asynchronous already).
 import type { Logger } from '../../core/logger.js';
 import type { Store } from '../store/types.js';
-import { decodeRecords, type PackedRecords } from './record-batch.js';
+import type { PackedRecords } from './record-batch.js';
 
 export interface ConnectionWriter {
   /** Takes a batch of records (RecordBatch.take(); the writer owns it from now on). */
@@ -26,12 +25,12 @@ export interface ConnectionWriter {
   close(): Promise<void>;
 }
 
-/** Rows per addConnections call (one transaction; on SQLite the write lock is held meanwhile). */
+/** Rows per addConnectionBatches call (one transaction; on SQLite the write lock is held meanwhile). */
 const STORE_BATCH_ROWS = 2000;
 /** Past this many unwritten rows, the oldest batches are given up on (and counted in a warning). */
 export const MAX_BACKLOG_ROWS = 100_000;
 
-/** Writes through Store.addConnections on the caller's thread; one call in flight at a time. */
+/** Writes through Store.addConnectionBatches on the caller's thread; one call in flight at a time. */
 export class StoreConnectionWriter implements ConnectionWriter {
   private queue: PackedRecords[] = [];
   private queuedRows = 0;
@@ -75,7 +74,7 @@ export class StoreConnectionWriter implements ConnectionWriter {
           rows += b.rows;
         }
         try {
-          await this.store.addConnections(batch.flatMap((b) => decodeRecords(b)));
+          await this.store.addConnectionBatches(batch);
           this.queuedRows -= rows;
         } catch (e) {
           // Back in front of newer ones; the next flush (or write) retries.

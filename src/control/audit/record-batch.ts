@@ -5,8 +5,9 @@
 // indexes into a per-batch string table — a session's strings are mostly the same objects as the
 // previous session's, so the table stays small. The batch crosses to the writer thread with its
 // array transferred, not copied (an array of objects cost about 3.5 µs a record to postMessage, a
-// flat array of mixed values about 0.7 µs; this, about a tenth of that). The strings the table
-// holds ("host:port", "direct closed") are built from the raw fields in the writer thread.
+// flat array of mixed values about 0.7 µs; this, about a tenth of that). The batch is stored as it
+// is, one chunk per batch (record-chunk.ts); the strings a reader sees ("host:port", "direct
+// closed") are built from the raw fields when records are read.
 import { formatHostPort } from '../../core/session.js';
 import type { ConnectionRecord } from '../store/types.js';
 
@@ -156,6 +157,9 @@ export class RecordBatch {
 export const decisionText = (outbound: string, reason: string | null): string =>
   reason ? `${outbound} ${reason}` : outbound;
 
+/** An address and port; a port of -1 marks an address stored whole (see packRecords). */
+const hostPort = (host: string, port: number): string => (port < 0 ? host : formatHostPort(host, port));
+
 /** The nine columns of record `i`, in the table's order (at, user_name, ..., decision). */
 export function recordColumns(
   b: PackedRecords,
@@ -179,8 +183,8 @@ export function recordColumns(
     v[o]!,
     str(1),
     str(2)!,
-    formatHostPort(str(3)!, v[o + 4]!),
-    formatHostPort(str(5)!, v[o + 6]!),
+    hostPort(str(3)!, v[o + 4]!),
+    hostPort(str(5)!, v[o + 6]!),
     v[o + 7]!,
     v[o + 8]!,
     v[o + 9]!,
@@ -188,15 +192,11 @@ export function recordColumns(
   ];
 }
 
-/** Every record of a batch as the store takes it. */
-export function decodeRecords(b: PackedRecords): ConnectionRecord[] {
-  const out: ConnectionRecord[] = [];
-  for (let i = 0; i < b.rows; i++) {
-    const [at, user, inbound, source, destination, bytesUp, bytesDown, durationMs, decision] = recordColumns(
-      b,
-      i,
-    );
-    out.push({ at, user, inbound, source, destination, bytesUp, bytesDown, durationMs, decision });
-  }
-  return out;
+/** Record `i` of a batch as the store gives it out. */
+export function recordOf(b: PackedRecords, i: number): ConnectionRecord {
+  const [at, user, inbound, source, destination, bytesUp, bytesDown, durationMs, decision] = recordColumns(
+    b,
+    i,
+  );
+  return { at, user, inbound, source, destination, bytesUp, bytesDown, durationMs, decision };
 }

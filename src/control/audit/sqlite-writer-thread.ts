@@ -1,5 +1,5 @@
 // The audit writer thread (started by sqlite-writer.ts): its own better-sqlite3 connection to the
-// store's database file, one prepared INSERT, and the retention job's DELETEs. Everything here is
+// store's database file, the INSERT of a batch's chunk, and the retention job's DELETEs. Everything here is
 // synchronous on purpose — it is this thread's only job — and none of it runs in the gateway's.
 //
 // Rows arrive as packed batches (record-batch.ts) and are written COALESCE_MS after the first of them
@@ -9,15 +9,16 @@
 // short — a few milliseconds.
 import { parentPort, workerData } from 'node:worker_threads';
 import SqliteDb from 'better-sqlite3';
-import { recordColumns, type PackedRecords } from './record-batch.js';
+import type { PackedRecords } from './record-batch.js';
+import { fromChunk, keepRecords, recordAt, toChunk, type StoredChunk } from './record-chunk.js';
 import type { FromWriter, ToWriter, WriterData } from './sqlite-writer.js';
 
 /** Rows per transaction: a few milliseconds of the write lock, fsync included. */
 const TXN_ROWS = 4000;
 /** How long rows wait for more to share their transaction (unless TXN_ROWS are queued already). */
 const COALESCE_MS = 100;
-/** Rows per DELETE of the retention job, for the same reason. */
-const PRUNE_ROWS = 10_000;
+/** Chunks per DELETE of the retention job (a few hundred records each), for the same reason. */
+const PRUNE_CHUNKS = 50;
 /** After a failed write (lock held too long by another process, disk full), retry this much later. */
 const RETRY_MS = 1000;
 
@@ -29,34 +30,56 @@ const db = new SqliteDb(file);
 // already set; synchronous and busy_timeout are per connection.
 db.pragma('synchronous = FULL');
 db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-// Rows go in ROWS_PER_INSERT at a time, one statement for many rows: a statement's fixed cost (the
-// binding call, sqlite3_step and reset, the VM's start) was a third of a row's ~3 µs of CPU.
-const COLUMNS = '(at, user_name, inbound, source, destination, bytes_up, bytes_down, duration_ms, decision)';
-const VALUES = '(?, ?, ?, ?, ?, ?, ?, ?, ?)';
-const PARAMS = 9;
-const ROWS_PER_INSERT = 32;
-const insertOne = db.prepare(`INSERT INTO connections ${COLUMNS} VALUES ${VALUES}`);
-const insertMany = db.prepare(
-  `INSERT INTO connections ${COLUMNS} VALUES ${Array<string>(ROWS_PER_INSERT).fill(VALUES).join(', ')}`,
+db.pragma('foreign_keys = ON');
+// A batch is one chunk (record-chunk.ts): one INSERT of its numbers and strings as they came, and a
+// row per user it has records of.
+const insertChunk = db.prepare(
+  'INSERT INTO connection_chunks (min_at, max_at, rows, strings, nums) VALUES (?, ?, ?, ?, ?)',
 );
-const params: unknown[] = new Array<unknown>(ROWS_PER_INSERT * PARAMS);
+const insertUser = db.prepare('INSERT INTO connection_chunk_users (user_name, chunk_id) VALUES (?, ?)');
+function addChunk(c: StoredChunk): void {
+  const id = insertChunk.run(c.minAt, c.maxAt, c.rows, c.strings, c.nums).lastInsertRowid;
+  for (const u of c.users) insertUser.run(u, id);
+}
 const insertBatches = db.transaction((batches: PackedRecords[]) => {
-  let n = 0;
-  for (const b of batches) {
-    for (let i = 0; i < b.rows; i++) {
-      const row = recordColumns(b, i);
-      for (let k = 0; k < PARAMS; k++) params[n * PARAMS + k] = row[k];
-      if (++n === ROWS_PER_INSERT) {
-        insertMany.run(params);
-        n = 0;
-      }
-    }
-  }
-  for (let r = 0; r < n; r++) insertOne.run(params.slice(r * PARAMS, (r + 1) * PARAMS));
+  for (const b of batches) if (b.rows > 0) addChunk(toChunk(b));
 });
-const pruneSome = db.prepare(
-  'DELETE FROM connections WHERE id IN (SELECT id FROM connections WHERE at < ? LIMIT ?)',
+
+// Retention: chunks wholly past it are deleted, PRUNE_CHUNKS per statement; the few that hold some
+// records past it and some not are rewritten in place (the id keeps their place in listings).
+const pruneSome = db
+  .prepare(
+    'DELETE FROM connection_chunks WHERE id IN (SELECT id FROM connection_chunks WHERE max_at < ? LIMIT ?) RETURNING rows',
+  )
+  .pluck();
+const mixedChunks = db.prepare('SELECT id, rows, strings, nums FROM connection_chunks WHERE min_at < ?');
+const updateChunk = db.prepare(
+  'UPDATE connection_chunks SET min_at = ?, max_at = ?, rows = ?, strings = ?, nums = ? WHERE id = ?',
 );
+const deleteChunk = db.prepare('DELETE FROM connection_chunks WHERE id = ?');
+const deleteUsers = db.prepare('DELETE FROM connection_chunk_users WHERE chunk_id = ?');
+const rewriteMixed = db.transaction((before: number): number => {
+  let removed = 0;
+  for (const row of mixedChunks.all(before) as {
+    id: number;
+    rows: number;
+    strings: string;
+    nums: Buffer;
+  }[]) {
+    const b = fromChunk(row.rows, row.strings, row.nums);
+    const kept = keepRecords(b, (i) => recordAt(b, i) >= before);
+    removed += b.rows - kept.rows;
+    if (kept.rows === 0) {
+      deleteChunk.run(row.id);
+      continue;
+    }
+    const c = toChunk(kept);
+    updateChunk.run(c.minAt, c.maxAt, c.rows, c.strings, c.nums, row.id);
+    deleteUsers.run(row.id);
+    for (const u of c.users) insertUser.run(u, row.id);
+  }
+  return removed;
+});
 
 let queue: PackedRecords[] = [];
 let queuedRows = 0;
@@ -131,9 +154,9 @@ function schedule(at: 'soon' | 'coalesce' | 'retry'): void {
 function prune(before: number): number {
   let total = 0;
   for (;;) {
-    const n = pruneSome.run(before, PRUNE_ROWS).changes;
-    total += n;
-    if (n < PRUNE_ROWS) return total;
+    const rows = pruneSome.all(before, PRUNE_CHUNKS) as number[];
+    for (const n of rows) total += n;
+    if (rows.length < PRUNE_CHUNKS) return total + rewriteMixed(before);
   }
 }
 

@@ -94,17 +94,19 @@ export interface AuditEventsTable {
   details: string | null;
 }
 
-export interface ConnectionsTable {
+/** A chunk of connection records (control/audit/record-chunk.ts). */
+export interface ConnectionChunksTable {
   id: Generated<number>;
-  at: number;
-  user_name: string | null;
-  inbound: string;
-  source: string;
-  destination: string;
-  bytes_up: number;
-  bytes_down: number;
-  duration_ms: number;
-  decision: string;
+  min_at: number;
+  max_at: number;
+  rows: number;
+  strings: string;
+  nums: Uint8Array;
+}
+
+export interface ConnectionChunkUsersTable {
+  user_name: string;
+  chunk_id: number;
 }
 
 export interface Database {
@@ -117,7 +119,8 @@ export interface Database {
   peers: PeersTable;
   usage: UsageTable;
   audit_events: AuditEventsTable;
-  connections: ConnectionsTable;
+  connection_chunks: ConnectionChunksTable;
+  connection_chunk_users: ConnectionChunkUsersTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

@@ -2,8 +2,17 @@
 // here. Every write runs in a transaction, and writes the data plane must see bump the revision
 // counter in that same transaction, so a poller never sees the counter move before the data does.
 import type { Kysely, Updateable } from 'kysely';
-import { sql } from 'kysely';
 import { FerryError } from '../../core/errors.js';
+import { recordOf, type PackedRecords } from '../audit/record-batch.js';
+import {
+  fromChunk,
+  keepRecords,
+  packRecords,
+  recordAt,
+  recordUser,
+  toChunk,
+  type StoredChunk,
+} from '../audit/record-chunk.js';
 import type { Database, Dialect, TiersTable, UsersTable } from './db-schema.js';
 import { META_REVISION, META_SCHEMA_VERSION, readMeta, runMigrations } from './migrations/index.js';
 import { listText, toCredential, toPeer, toTier, toToken, toUser } from './rows.js';
@@ -28,6 +37,44 @@ type Db = Kysely<Database>;
 const CHUNK = 500;
 const AUDIT_LIMIT_DEFAULT = 100;
 const AUDIT_LIMIT_MAX = 10_000;
+/** Chunks read per query of a connection listing. */
+const LIST_CHUNKS = 16;
+
+async function insertChunk(db: Db, c: StoredChunk): Promise<void> {
+  const { id } = await db
+    .insertInto('connection_chunks')
+    .values({ min_at: c.minAt, max_at: c.maxAt, rows: c.rows, strings: c.strings, nums: c.nums })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await insertChunkUsers(db, Number(id), c.users);
+}
+
+async function insertChunkUsers(db: Db, id: number, users: string[]): Promise<void> {
+  if (users.length > 0)
+    await db
+      .insertInto('connection_chunk_users')
+      .values(users.map((u) => ({ user_name: u, chunk_id: id })))
+      .execute();
+}
+
+/**
+ * Puts `b` in the place of chunk `id`, which keeps its id and so its place in listings; deletes the
+ * chunk (and its user rows, ON DELETE CASCADE) when `b` is empty.
+ */
+async function replaceChunk(db: Db, id: number, b: PackedRecords): Promise<void> {
+  if (b.rows === 0) {
+    await db.deleteFrom('connection_chunks').where('id', '=', id).execute();
+    return;
+  }
+  const c = toChunk(b);
+  await db
+    .updateTable('connection_chunks')
+    .set({ min_at: c.minAt, max_at: c.maxAt, rows: c.rows, strings: c.strings, nums: c.nums })
+    .where('id', '=', id)
+    .execute();
+  await db.deleteFrom('connection_chunk_users').where('chunk_id', '=', id).execute();
+  await insertChunkUsers(db, id, c.users);
+}
 
 /** Unique and foreign-key violations become the service's E_CONFLICT; the rest stays as it is. */
 export function mapDbError(err: unknown): unknown {
@@ -592,79 +639,74 @@ export class KyselyStore implements Store {
     return (await q.orderBy('id', 'desc').limit(limit).execute()).map(toAudit);
   }
 
-  async addConnections(rows: ConnectionRecord[]): Promise<void> {
-    if (rows.length === 0) return;
+  addConnections(rows: ConnectionRecord[]): Promise<void> {
+    return this.addConnectionBatches(packRecords(rows));
+  }
+
+  async addConnectionBatches(batches: readonly PackedRecords[]): Promise<void> {
+    if (!batches.some((b) => b.rows > 0)) return;
     await this.write(false, async (db) => {
-      if (this.backend === 'sqlite') {
-        // Audit mode writes a record per session, thousands a second on a busy proxy. One JSON
-        // parameter and json_each keep the statement text the same for every batch (SQLite's
-        // statement cache hits, and nothing builds a query of 9 x N placeholders), which made the
-        // batch several times cheaper than a multi-row VALUES list.
-        const json = JSON.stringify(
-          rows.map((r) => [
-            r.at,
-            r.user,
-            r.inbound,
-            r.source,
-            r.destination,
-            r.bytesUp,
-            r.bytesDown,
-            r.durationMs,
-            r.decision,
-          ]),
-        );
-        await sql`INSERT INTO connections
-            (at, user_name, inbound, source, destination, bytes_up, bytes_down, duration_ms, decision)
-          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
-                 value ->> 5, value ->> 6, value ->> 7, value ->> 8
-          FROM json_each(${json})`.execute(db);
-        return;
-      }
-      for (const part of chunks(rows))
-        await db
-          .insertInto('connections')
-          .values(
-            part.map((r) => ({
-              at: r.at,
-              user_name: r.user,
-              inbound: r.inbound,
-              source: r.source,
-              destination: r.destination,
-              bytes_up: r.bytesUp,
-              bytes_down: r.bytesDown,
-              duration_ms: r.durationMs,
-              decision: r.decision,
-            })),
-          )
-          .execute();
+      for (const b of batches) if (b.rows > 0) await insertChunk(db, toChunk(b));
     });
   }
 
   async listConnections(
     opts: { since?: number; user?: string; limit?: number } = {},
   ): Promise<ConnectionRecord[]> {
-    let q = this.db.selectFrom('connections').selectAll();
-    if (opts.since !== undefined) q = q.where('at', '>=', opts.since);
-    if (opts.user !== undefined) q = q.where('user_name', '=', opts.user);
+    const { since, user } = opts;
     const limit = Math.min(Math.max(1, opts.limit ?? AUDIT_LIMIT_DEFAULT), AUDIT_LIMIT_MAX);
-    const rows = await q.orderBy('id', 'desc').limit(limit).execute();
-    return rows.map((r) => ({
-      at: Number(r.at),
-      user: r.user_name,
-      inbound: r.inbound,
-      source: r.source,
-      destination: r.destination,
-      bytesUp: Number(r.bytes_up),
-      bytesDown: Number(r.bytes_down),
-      durationMs: Number(r.duration_ms),
-      decision: r.decision,
-    }));
+    const out: ConnectionRecord[] = [];
+    // Newest first: chunks by id downwards, each chunk's records from its last.
+    for (let below = Infinity; out.length < limit;) {
+      let q = this.db
+        .selectFrom('connection_chunks')
+        .select(['id', 'rows', 'strings', 'nums'])
+        .orderBy('id', 'desc')
+        .limit(LIST_CHUNKS);
+      if (below !== Infinity) q = q.where('id', '<', below);
+      if (since !== undefined) q = q.where('max_at', '>=', since);
+      if (user !== undefined)
+        q = q.where('id', 'in', (eb) =>
+          eb.selectFrom('connection_chunk_users').select('chunk_id').where('user_name', '=', user),
+        );
+      const chunks = await q.execute();
+      for (const c of chunks) {
+        const b = fromChunk(Number(c.rows), c.strings, c.nums);
+        for (let i = b.rows - 1; i >= 0 && out.length < limit; i--) {
+          if (since !== undefined && recordAt(b, i) < since) continue;
+          if (user !== undefined && recordUser(b, i) !== user) continue;
+          out.push(recordOf(b, i));
+        }
+      }
+      if (chunks.length < LIST_CHUNKS) break;
+      below = Number(chunks[chunks.length - 1]!.id);
+    }
+    return out;
   }
 
   async pruneConnections(before: number): Promise<number> {
     return this.write(false, async (db) => {
-      const r = await db.deleteFrom('connections').where('at', '<', before).executeTakeFirst();
-      return Number(r.numDeletedRows);
+      let removed = 0;
+      // Chunks wholly older than `before` go whole...
+      const old = await db
+        .deleteFrom('connection_chunks')
+        .where('max_at', '<', before)
+        .returning('rows')
+        .execute();
+      for (const c of old) removed += Number(c.rows);
+      // ...and those holding some older records are rewritten without them.
+      const mixed = await db
+        .selectFrom('connection_chunks')
+        .select(['id', 'rows', 'strings', 'nums'])
+        .where('min_at', '<', before)
+        .execute();
+      for (const c of mixed) {
+        const b = fromChunk(Number(c.rows), c.strings, c.nums);
+        const kept = keepRecords(b, (i) => recordAt(b, i) >= before);
+        removed += b.rows - kept.rows;
+        await replaceChunk(db, Number(c.id), kept);
+      }
+      return removed;
     });
   }
 
@@ -713,7 +755,22 @@ export class KyselyStore implements Store {
         .set({ target: alias, details: null })
         .where('target', '=', u.name)
         .execute();
-      await db.deleteFrom('connections').where('user_name', '=', u.name).execute();
+      // Their records go from every chunk that has some; the chunks' other records stay.
+      const theirs = await db
+        .selectFrom('connection_chunks')
+        .select(['id', 'rows', 'strings', 'nums'])
+        .where('id', 'in', (eb) =>
+          eb.selectFrom('connection_chunk_users').select('chunk_id').where('user_name', '=', u.name),
+        )
+        .execute();
+      for (const c of theirs) {
+        const b = fromChunk(Number(c.rows), c.strings, c.nums);
+        await replaceChunk(
+          db,
+          Number(c.id),
+          keepRecords(b, (i) => recordUser(b, i) !== u.name),
+        );
+      }
       // Credentials, tokens, peers and usage go with the user (ON DELETE CASCADE).
       await db.deleteFrom('users').where('id', '=', userId).execute();
       if (opts.event) await db.insertInto('audit_events').values(auditRow(opts.event)).execute();

@@ -55,6 +55,7 @@ export interface ApiToken {
 
 export type QuotaPeriod = 'rolling30' | 'month';
 import type { InboundKind, SessionRecord } from '../../core/session.js';
+import type { PackedRecords } from '../audit/record-batch.js';
 export type { InboundKind };
 
 export interface Tier {
@@ -190,7 +191,10 @@ export interface Store {
   addAuditEvent(e: Omit<AuditEvent, 'id'>): Promise<AuditEvent>;
   /** Newest first. `subject` matches events whose actor or target is that name. */
   listAuditEvents(opts?: { since?: number; limit?: number; subject?: string }): Promise<AuditEvent[]>;
+  /** Stores formatted records (packed into chunks: control/audit/record-chunk.ts). */
   addConnections(rows: ConnectionRecord[]): Promise<void>;
+  /** Stores batches as the gateway packed them, a chunk each, in one transaction. */
+  addConnectionBatches(batches: readonly PackedRecords[]): Promise<void>;
   listConnections(opts?: { since?: number; user?: string; limit?: number }): Promise<ConnectionRecord[]>;
   /** Deletes connection records older than `before`; returns how many. */
   pruneConnections(before: number): Promise<number>;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RecordBatch, decodeRecords } from '../../../src/control/audit/record-batch.js';
+import { RecordBatch, recordOf, type PackedRecords } from '../../../src/control/audit/record-batch.js';
 import {
   StoreConnectionWriter,
   type ConnectionWriter,
@@ -18,6 +18,9 @@ import { silentLogger } from '../../../src/core/logger.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-audit-writer-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
+
+const decodeRecords = (b: PackedRecords): ReturnType<typeof recordOf>[] =>
+  Array.from({ length: b.rows }, (_, i) => recordOf(b, i));
 
 /** n records of one user/inbound; record i starts at base + i with i bytes up. */
 function batch(n: number, base: number, user: string | null = 'alice'): RecordBatch {
@@ -149,6 +152,13 @@ async function exercise(
     // Retention: everything before 2_000_000 goes.
     assert.equal(await w.prune(2_000_000), 300);
     assert.equal((await store.listConnections({ limit: 10_000 })).length, 200);
+    // A cut through a chunk: its older records go, the rest stay.
+    assert.equal(await w.prune(2_000_150), 150);
+    const left = await store.listConnections({ limit: 10_000 });
+    assert.deepEqual(
+      left.map((r) => r.at),
+      Array.from({ length: 50 }, (_, i) => 2_000_199 - i),
+    );
     // Close stores what was handed over and not flushed.
     w.write(batch(50, 3_000_000).take());
     await w.close();
@@ -166,7 +176,7 @@ test('SQLite writer thread: stores, flushes, prunes, and writes the rest at clos
   });
 });
 
-test('store writer (the PostgreSQL path): the same through Store.addConnections', async () => {
+test('store writer (the PostgreSQL path): the same through Store.addConnectionBatches', async () => {
   await exercise('inline', (store) => new StoreConnectionWriter(store, silentLogger()));
 });
 

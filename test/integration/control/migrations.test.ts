@@ -74,6 +74,69 @@ describe('migrations', () => {
     }
   });
 
+  it('3 (connection-chunks): records of the row table move into chunks, in order and intact', async () => {
+    const path = join(dir, 'chunks.db');
+    const { MIGRATIONS } = await import('../../../src/control/store/migrations/index.js');
+    const v2 = await openSqliteStore(path, { migrate: false });
+    const db = (v2 as unknown as { db: Kysely<Database> }).db;
+    await runMigrations(db, 'sqlite', MIGRATIONS.slice(0, 2));
+    await v2.close();
+    // 5000 rows as version 2 wrote them (more than one step of the copy and many chunks).
+    const raw = new SqliteDb(path);
+    const insert = raw.prepare(
+      `insert into connections (at, user_name, inbound, source, destination, bytes_up, bytes_down,
+        duration_ms, decision) values (?, ?, 'http', ?, ?, ?, ?, 7, ?)`,
+    );
+    raw.transaction(() => {
+      for (let i = 0; i < 5000; i++)
+        insert.run(
+          1_000_000 + i,
+          i % 3 === 0 ? null : `u${i % 3}`,
+          `[2001:db8::${i % 7}]:${1024 + i}`,
+          `host${i % 11}.test:443`,
+          i,
+          2 ** 40 + i,
+          i % 5 === 0 ? 'refused E_POLICY_DENIED' : 'direct closed',
+        );
+    })();
+    raw.close();
+
+    const store = await openSqliteStore(path);
+    try {
+      assert.equal(await store.schemaVersion(), SCHEMA_VERSION);
+      const all = await store.listConnections({ limit: 10_000 });
+      assert.equal(all.length, 5000);
+      all.forEach((r, k) => {
+        const i = 4999 - k; // newest first, as before
+        assert.deepEqual(r, {
+          at: 1_000_000 + i,
+          user: i % 3 === 0 ? null : `u${i % 3}`,
+          inbound: 'http',
+          source: `[2001:db8::${i % 7}]:${1024 + i}`,
+          destination: `host${i % 11}.test:443`,
+          bytesUp: i,
+          bytesDown: 2 ** 40 + i,
+          durationMs: 7,
+          decision: i % 5 === 0 ? 'refused E_POLICY_DENIED' : 'direct closed',
+        });
+      });
+      assert.equal((await store.listConnections({ user: 'u2', limit: 10_000 })).length, 1666);
+    } finally {
+      await store.close();
+    }
+    const check = new SqliteDb(path, { readonly: true });
+    try {
+      const gone = check
+        .prepare("select count(*) as n from sqlite_master where name = 'connections'")
+        .get() as {
+        n: number;
+      };
+      assert.equal(gone.n, 0, 'the row table is gone');
+    } finally {
+      check.close();
+    }
+  });
+
   it('refuses a database whose schema is newer than this program', async () => {
     const path = join(dir, 'newer.db');
     await (await openSqliteStore(path)).close();

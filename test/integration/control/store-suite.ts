@@ -5,6 +5,7 @@ import { it } from 'node:test';
 import { FerryError } from '../../../src/core/errors.js';
 import type { NewTier, Store } from '../../../src/control/store/types.js';
 import { SCHEMA_VERSION } from '../../../src/control/store/migrations/index.js';
+import { RecordBatch } from '../../../src/control/audit/record-batch.js';
 
 const DAY = 86_400_000;
 
@@ -274,5 +275,71 @@ export function storeSuite(getStore: () => Store): void {
     assert.equal(redacted.length, 1);
     assert.equal(redacted[0]!.details, null);
     assert.equal((await s.listAuditEvents({ limit: 1 }))[0]!.action, 'user.forget');
+  });
+
+  it('keeps connection records in chunks: newest first across many, by user and time; forget and retention rewrite shared chunks', async () => {
+    const s = getStore();
+    await s.pruneConnections(Number.MAX_SAFE_INTEGER); // what earlier tests left
+    const ann = await s.createUser({ name: 'ann', passwordHash: null });
+    // 40 batches of 3 records (more chunks than one query of a listing reads): record k starts at
+    // 100_000 + k; ann and bea take turns, every record from its own client port.
+    const batches = [];
+    for (let c = 0; c < 40; c++) {
+      const b = new RecordBatch(3);
+      for (let j = 0; j < 3; j++) {
+        const k = c * 3 + j;
+        b.push(
+          100_000 + k,
+          k % 2 ? 'bea' : 'ann',
+          'socks',
+          `10.9.${k % 2}.1`,
+          20_000 + k,
+          'h.test',
+          80,
+          k,
+          0,
+          1,
+          'direct',
+          null,
+        );
+      }
+      batches.push(b.take());
+    }
+    await s.addConnectionBatches(batches);
+    const ats = async (o: { since?: number; user?: string; limit?: number }): Promise<number[]> =>
+      (await s.listConnections(o)).map((r) => r.at - 100_000);
+    const range = (from: number, to: number, step = 1): number[] => {
+      const out: number[] = [];
+      for (let k = from; k >= to; k -= step) out.push(k);
+      return out;
+    };
+    assert.deepEqual(await ats({ limit: 100 }), range(119, 20));
+    assert.deepEqual(await ats({ limit: 1000, user: 'ann' }), range(118, 0, 2));
+    assert.deepEqual(await ats({ limit: 1000, user: 'bea', since: 100_050 }), range(119, 51, 2));
+    const one = (await s.listConnections({ limit: 1, user: 'bea' }))[0];
+    assert.deepEqual(one, {
+      at: 100_119,
+      user: 'bea',
+      inbound: 'socks',
+      source: '10.9.1.1:20119',
+      destination: 'h.test:80',
+      bytesUp: 119,
+      bytesDown: 0,
+      durationMs: 1,
+      decision: 'direct',
+    });
+
+    // Retention cuts through a chunk (records 60..62): the older part goes, the rest keeps its place.
+    assert.equal(await s.pruneConnections(100_061), 61);
+    assert.deepEqual(await ats({ limit: 1000 }), range(119, 61));
+
+    // Forgetting ann rewrites every chunk: bea's records stay, in order, and ann's are gone.
+    await s.forgetUser(ann.id);
+    assert.deepEqual(await ats({ limit: 1000 }), range(119, 61, 2));
+    assert.deepEqual(await s.listConnections({ user: 'ann' }), []);
+    const bea = await s.listConnections({ limit: 1000 });
+    assert.ok(bea.every((r) => r.user === 'bea' && r.source.startsWith('10.9.1.1:')));
+    assert.equal(await s.pruneConnections(200_000), bea.length);
+    assert.deepEqual(await s.listConnections({ limit: 1000 }), []);
   });
 }

@@ -9,9 +9,10 @@ import { FerryError } from '../../../core/errors.js';
 import type { Database, Dialect } from '../db-schema.js';
 import { initial } from './0001-initial.js';
 import { shadowsocksKeys } from './0002-shadowsocks-keys.js';
+import { connectionChunks } from './0003-connection-chunks.js';
 import type { Migration } from './types.js';
 
-export const MIGRATIONS: readonly Migration[] = [initial, shadowsocksKeys];
+export const MIGRATIONS: readonly Migration[] = [initial, shadowsocksKeys, connectionChunks];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 /** An arbitrary constant naming Ferry's migration lock among the database's advisory locks. */
