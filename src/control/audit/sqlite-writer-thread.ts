@@ -27,10 +27,11 @@ const { file, busyTimeoutMs, maxBacklogRows } = workerData as WriterData;
 
 const db = new SqliteDb(file);
 // Same settings as the gateway's connection (store/sqlite.ts): WAL is a property of the file and
-// already set; synchronous and busy_timeout are per connection.
+// already set; the others are per connection.
 db.pragma('synchronous = FULL');
 db.pragma(`busy_timeout = ${busyTimeoutMs}`);
 db.pragma('foreign_keys = ON');
+db.pragma('secure_delete = ON'); // records past retention are erased, not left in free pages
 // A batch is one chunk (record-chunk.ts): one INSERT of its numbers and strings as they came, and a
 // row per user it has records of.
 const insertChunk = db.prepare(

@@ -2,6 +2,7 @@
 // here. Every write runs in a transaction, and writes the data plane must see bump the revision
 // counter in that same transaction, so a poller never sees the counter move before the data does.
 import type { Kysely, Updateable } from 'kysely';
+import { sql } from 'kysely';
 import { FerryError } from '../../core/errors.js';
 import { recordOf, type PackedRecords } from '../audit/record-batch.js';
 import {
@@ -775,5 +776,10 @@ export class KyselyStore implements Store {
       await db.deleteFrom('users').where('id', '=', userId).execute();
       if (opts.event) await db.insertInto('audit_events').values(auditRow(opts.event)).execute();
     });
+    // SQLite: the pages' versions from before the erasure live on in the WAL until a checkpoint
+    // copies the new ones over them (secure_delete zeroes what the deletes freed). TRUNCATE also
+    // empties the WAL file. Should a reader keep it from finishing, the next checkpoint does.
+    if (this.backend === 'sqlite' && !this.inTransaction)
+      await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(this.db);
   }
 }

@@ -11,6 +11,9 @@
 //   a deferred transaction that reads and then writes cannot wait: when another process commits in
 //   between, SQLite answers SQLITE_BUSY at once rather than risk a deadlock.
 // - foreign_keys=ON: SQLite leaves them off per connection by default; cascades rely on them.
+// - secure_delete=ON: deleted rows are overwritten with zeros instead of left in free pages, so that
+//   what `ferry user forget` and the audit retention delete is gone from the file (forgetUser also
+//   checkpoints the WAL, which holds the pages' older versions). Deletes are rare here.
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDb from 'better-sqlite3';
@@ -67,6 +70,7 @@ export async function openSqliteStore(path: string, opts: SqliteOptions = {}): P
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('secure_delete = ON');
   } catch (e) {
     throw new FerryError('E_CONFIG', `cannot open the database ${path}: ${(e as Error).message}`, {
       cause: e,
