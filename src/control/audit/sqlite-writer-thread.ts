@@ -1,12 +1,12 @@
 // The audit writer thread (started by sqlite-writer.ts): its own better-sqlite3 connection to the
-// store's database file, the INSERT of a batch's chunk, and the retention job's DELETEs. Everything here is
-// synchronous on purpose — it is this thread's only job — and none of it runs in the gateway's.
+// store's database file, the INSERT of each batch as one chunk (record-chunk.ts), and the retention
+// job's DELETEs. Everything here is synchronous on purpose — it is this thread's only job — and
+// none of it runs in the gateway's.
 //
-// Rows arrive as packed batches (record-batch.ts) and are written COALESCE_MS after the first of them
-// arrives, together, up to TXN_ROWS per transaction: a commit (with its fsync) costs as much as a few
-// hundred rows, so fewer and larger transactions are cheaper; but a transaction holds SQLite's write
-// lock, and the gateway's own connection (usage batches, admin writes) waits for it, so it stays
-// short — a few milliseconds.
+// Batches are written COALESCE_MS after the first of them arrives, together, up to TXN_ROWS records
+// per transaction: a commit (with its fsync) costs more than the chunks in it, so fewer and larger
+// transactions are cheaper; but a transaction holds SQLite's write lock, and the gateway's own
+// connection (usage batches, admin writes) waits for it, so it stays short — a few milliseconds.
 import { parentPort, workerData } from 'node:worker_threads';
 import SqliteDb from 'better-sqlite3';
 import type { PackedRecords } from './record-batch.js';
