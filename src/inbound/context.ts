@@ -44,10 +44,10 @@ export interface SessionEvents {
 }
 
 /**
- * Audit mode: where finished and refused sessions go (the store's connections table). The fields
- * come raw — the "host:port" strings and the decision text are built later, off the gateway's thread
- * where the store allows it (control/audit/record-batch.ts) — so that a session's record costs the
- * data plane a few array slots and no object.
+ * Audit mode: where finished and refused sessions go (the store's connection records). The fields
+ * come raw — the "host:port" strings and the decision text are built only when records are read
+ * (control/audit/record-batch.ts, record-chunk.ts) — so that a session's record costs the data
+ * plane a few array slots and no object.
  */
 export interface ConnectionSink {
   /**
@@ -107,7 +107,7 @@ export interface InboundContext {
   readonly metrics?: SessionEvents;
   /** The open-session registry behind the admin API's /sessions; absent without. */
   readonly live?: import('./live-registry.js').LiveRegistry;
-  /** Audit mode: where finished sessions' records go (the store's connections table). */
+  /** Audit mode: where finished sessions' records go (the store's connection records). */
   readonly recordSink?: ConnectionSink;
 }
 
