@@ -35,6 +35,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 ROUNDS=${ROUNDS:-7} WRK_DURATION=${WRK_DURATION:-3} WRK_CONNS=${WRK_CONNS:-50} WRK_THREADS=${WRK_THREADS:-2}
 METRICS=${METRICS:-small,newconn,bulk_connect,bulk_absform,bulk_socks5}
+IFS=, read -r -a MLIST <<<"$METRICS"
+for m in "${MLIST[@]}"; do
+  case $m in small | newconn | bulk_connect | bulk_absform | bulk_socks5) ;; *) die "unknown metric in METRICS: $m" ;; esac
+done
 PIN=${PIN:-1}
 TARGET=0.90
 
@@ -79,7 +83,7 @@ RUN=()   # prefix for clients
 OTHERS=""
 if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
   OTHERS=1; [ "$(nproc)" -gt 2 ] && OTHERS=1-$(($(nproc) - 1))
-  for q in $(pgrep -x nginx); do taskset -a -p -c "$OTHERS" "$q" >/dev/null; done
+  for q in $(pid_tree "$(origin_pid)"); do taskset -a -p -c "$OTHERS" "$q" >/dev/null; done
   RUN=(taskset -c "$OTHERS")
   PINNING="gateways on CPU 0, origin and clients on CPUs $OTHERS"
 else
@@ -102,6 +106,7 @@ start_gateways() {
     a=""
     [[ $url =~ ://([^@]*)@ ]] && a=$(printf %s "${BASH_REMATCH[1]}" | base64 -w0)
     AUTHS+=("$a")
+    wait_port "${SOCKS_PORTS[i]}" 30 || die "the ${NAMES[i]} gateway did not listen on ${SOCKS_PORTS[i]}"
     if [ -n "$OTHERS" ]; then
       for q in $(pid_tree "${PIDS[i]}"); do taskset -a -p -c 0 "$q" >/dev/null; done
     fi
@@ -154,7 +159,6 @@ unit_of() { case $1 in small | newconn) echo "req/s cpu-s/1000req" ;; *) echo "M
   echo "# loadavg $(cut -d' ' -f1-3 /proc/loadavg)  commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null)"
 } | tee "$OUT"
 
-IFS=, read -r -a MLIST <<<"$METRICS"
 declare -A VAL CPU
 for ((r = 0; r < ROUNDS; r++)); do
   start_gateways

@@ -48,7 +48,8 @@ export abstract class UdpFlowBase implements UdpFlow {
   ): void {
     const names = (this.names ??= new Map<string, ResolvedAddress | Promise<ResolvedAddress[]>>());
     const known = names.get(dest.host);
-    // Resolved already: the datagram goes now, without a promise or a closure per packet.
+    // Resolved already: the datagram goes now, without a promise or a closure per packet (send()
+    // has checked that the flow is open).
     if (known !== undefined && !(known instanceof Promise)) return sendTo(data, known, dest.port);
     let p = known;
     if (p === undefined) {

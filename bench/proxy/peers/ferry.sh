@@ -53,8 +53,10 @@ logging: $LOGGING
 YAML
 # shellcheck disable=SC2206
 NODE_ARGS=(${FERRY_NODE_ARGS:-})
-start_bg "ferry-$MODE" node "${NODE_ARGS[@]}" "$MAIN" serve --config "$CONF" --drain-timeout 1 \
+NAME=ferry-$MODE
+[ "${FERRY_MGMT:-0}" = 1 ] && NAME=$NAME-mgmt   # bench:mgmt runs both at once: a log each
+start_bg "$NAME" node "${NODE_ARGS[@]}" "$MAIN" serve --config "$CONF" --drain-timeout 1 \
   --workers "${FERRY_WORKERS:-1}"
-wait_port $PORT 30 || { stop_pids $BG_PID; tail -n 20 "$LOG_DIR/ferry-$MODE.out" >&2; die "ferry did not listen on $PORT (see $LOG_DIR/ferry-$MODE.out)"; }
+wait_port $PORT 30 || { stop_pids $BG_PID; tail -n 20 "$LOG_DIR/$NAME.out" >&2; die "ferry did not listen on $PORT (see $LOG_DIR/$NAME.out)"; }
 echo "PID=$BG_PID"
 echo "PROXY_URL=$URL"

@@ -25,11 +25,27 @@ export interface PackedRecords {
   strings: string[];
 }
 
+/** The strings of a batch: each kept once, records point at it by index (-1 for null). */
+export class StringTable {
+  readonly strings: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  id(s: string | null): number {
+    if (s === null) return -1;
+    let i = this.index.get(s);
+    if (i === undefined) {
+      i = this.strings.length;
+      this.strings.push(s);
+      this.index.set(s, i);
+    }
+    return i;
+  }
+}
+
 export class RecordBatch {
   rows = 0;
   private nums: Float64Array;
-  private strings: string[] = [];
-  private readonly index = new Map<string, number>();
+  private table = new StringTable();
   /**
    * The newest row (+1; 0 for none) of each client port in this batch, for merging: see push. An
    * array indexed by port, not a map: no allocation and no hashing per record, and take() clears
@@ -55,20 +71,9 @@ export class RecordBatch {
 
   private field(slot: number, s: string | null): number {
     if (s === this.memoStr[slot]) return this.memoIdx[slot]!;
-    const i = this.str(s);
+    const i = this.table.id(s);
     this.memoStr[slot] = s;
     this.memoIdx[slot] = i;
-    return i;
-  }
-
-  private str(s: string | null): number {
-    if (s === null) return -1;
-    let i = this.index.get(s);
-    if (i === undefined) {
-      i = this.strings.length;
-      this.strings.push(s);
-      this.index.set(s, i);
-    }
     return i;
   }
 
@@ -142,10 +147,9 @@ export class RecordBatch {
   take(): PackedRecords {
     const v = this.nums;
     for (let i = 0; i < this.rows; i++) this.lastRow[v[i * RECORD_FIELDS + 4]! & 0xffff] = 0;
-    const out: PackedRecords = { rows: this.rows, nums: this.nums, strings: this.strings };
+    const out: PackedRecords = { rows: this.rows, nums: this.nums, strings: this.table.strings };
     this.nums = new Float64Array(this.capacity * RECORD_FIELDS);
-    this.strings = [];
-    this.index.clear();
+    this.table = new StringTable();
     this.memoStr.fill(null);
     this.memoIdx.fill(-1);
     this.rows = 0;
@@ -153,50 +157,26 @@ export class RecordBatch {
   }
 }
 
-/** The decision column: the outbound, and how the session ended when known ("direct closed"). */
-export const decisionText = (outbound: string, reason: string | null): string =>
-  reason ? `${outbound} ${reason}` : outbound;
-
 /** An address and port; a port of -1 marks an address stored whole (see packRecords). */
 const hostPort = (host: string, port: number): string => (port < 0 ? host : formatHostPort(host, port));
 
-/** The nine columns of record `i`, in the table's order (at, user_name, ..., decision). */
-export function recordColumns(
-  b: PackedRecords,
-  i: number,
-): [
-  at: number,
-  user: string | null,
-  inbound: string,
-  source: string,
-  destination: string,
-  bytesUp: number,
-  bytesDown: number,
-  durationMs: number,
-  decision: string,
-] {
-  const v = b.nums;
-  const s = b.strings;
-  const o = i * RECORD_FIELDS;
-  const str = (k: number): string | null => (v[o + k]! < 0 ? null : s[v[o + k]!]!);
-  return [
-    v[o]!,
-    str(1),
-    str(2)!,
-    hostPort(str(3)!, v[o + 4]!),
-    hostPort(str(5)!, v[o + 6]!),
-    v[o + 7]!,
-    v[o + 8]!,
-    v[o + 9]!,
-    decisionText(str(10)!, str(11)),
-  ];
-}
-
-/** Record `i` of a batch as the store gives it out. */
+/** Record `i` of a batch as the store gives it out: "host:port" and the decision text built here. */
 export function recordOf(b: PackedRecords, i: number): ConnectionRecord {
-  const [at, user, inbound, source, destination, bytesUp, bytesDown, durationMs, decision] = recordColumns(
-    b,
-    i,
-  );
-  return { at, user, inbound, source, destination, bytesUp, bytesDown, durationMs, decision };
+  const v = b.nums;
+  const o = i * RECORD_FIELDS;
+  const str = (k: number): string | null => (v[o + k]! < 0 ? null : b.strings[v[o + k]!]!);
+  const outbound = str(10)!;
+  const reason = str(11);
+  return {
+    at: v[o]!,
+    user: str(1),
+    inbound: str(2)!,
+    source: hostPort(str(3)!, v[o + 4]!),
+    destination: hostPort(str(5)!, v[o + 6]!),
+    bytesUp: v[o + 7]!,
+    bytesDown: v[o + 8]!,
+    durationMs: v[o + 9]!,
+    // The outbound, and how the session ended when known ("direct closed").
+    decision: reason ? `${outbound} ${reason}` : outbound,
+  };
 }

@@ -10,7 +10,7 @@
 // touch. Retention and `forget` delete whole chunks or rewrite the few that hold some of what goes.
 import { endianness } from 'node:os';
 import type { ConnectionRecord } from '../store/types.js';
-import { RECORD_FIELDS, type PackedRecords } from './record-batch.js';
+import { RECORD_FIELDS, StringTable, type PackedRecords } from './record-batch.js';
 
 /** A batch of records as one row stores it. */
 export interface StoredChunk {
@@ -92,31 +92,23 @@ export function keepRecords(b: PackedRecords, keep: (i: number) => boolean): Pac
   const kept: number[] = [];
   for (let i = 0; i < b.rows; i++) if (keep(i)) kept.push(i);
   const out = new Float64Array(kept.length * RECORD_FIELDS);
-  const strings: string[] = [];
-  const index = new Map<number, number>();
+  const table = new StringTable();
   kept.forEach((i, row) => {
     const from = i * RECORD_FIELDS;
     const to = row * RECORD_FIELDS;
     out.set(v.subarray(from, from + RECORD_FIELDS), to);
     for (const f of STRING_FIELDS) {
       const k = v[from + f]!;
-      if (k < 0) continue;
-      let n = index.get(k);
-      if (n === undefined) {
-        n = strings.length;
-        strings.push(b.strings[k]!);
-        index.set(k, n);
-      }
-      out[to + f] = n;
+      out[to + f] = table.id(k < 0 ? null : b.strings[k]!);
     }
   });
-  return { rows: kept.length, nums: out, strings };
+  return { rows: kept.length, nums: out, strings: table.strings };
 }
 
 /**
  * Records that exist only in their formatted shape (the rows of the table chunks replaced, or
  * records given to Store.addConnections), packed in chunks of CHUNK_ROWS. Source and destination
- * are kept whole with port -1, and the decision whole as the outbound with no reason: recordColumns
+ * are kept whole with port -1, and the decision whole as the outbound with no reason: recordOf
  * gives them back unchanged.
  */
 export function packRecords(records: readonly ConnectionRecord[]): PackedRecords[] {
@@ -124,38 +116,23 @@ export function packRecords(records: readonly ConnectionRecord[]): PackedRecords
   for (let start = 0; start < records.length; start += CHUNK_ROWS) {
     const part = records.slice(start, start + CHUNK_ROWS);
     const nums = new Float64Array(part.length * RECORD_FIELDS);
-    const strings: string[] = [];
-    const index = new Map<string, number>();
-    const str = (s: string | null): number => {
-      if (s === null) return -1;
-      let i = index.get(s);
-      if (i === undefined) {
-        i = strings.length;
-        strings.push(s);
-        index.set(s, i);
-      }
-      return i;
-    };
+    const table = new StringTable();
     part.forEach((r, row) => {
-      nums.set(
-        [
-          r.at,
-          str(r.user),
-          str(r.inbound),
-          str(r.source),
-          -1,
-          str(r.destination),
-          -1,
-          r.bytesUp,
-          r.bytesDown,
-          r.durationMs,
-          str(r.decision),
-          -1,
-        ],
-        row * RECORD_FIELDS,
-      );
+      const o = row * RECORD_FIELDS;
+      nums[o] = r.at;
+      nums[o + 1] = table.id(r.user);
+      nums[o + 2] = table.id(r.inbound);
+      nums[o + 3] = table.id(r.source);
+      nums[o + 4] = -1;
+      nums[o + 5] = table.id(r.destination);
+      nums[o + 6] = -1;
+      nums[o + 7] = r.bytesUp;
+      nums[o + 8] = r.bytesDown;
+      nums[o + 9] = r.durationMs;
+      nums[o + 10] = table.id(r.decision);
+      nums[o + 11] = -1;
     });
-    out.push({ rows: part.length, nums, strings });
+    out.push({ rows: part.length, nums, strings: table.strings });
   }
   return out;
 }

@@ -95,7 +95,6 @@ export class Socks5UdpFlow extends UdpFlowBase {
 
   /** A resolved name's address: resolveAllowed has guard-checked it already. */
   private readonly sendTo = (data: Buffer, to: ResolvedAddress, port: number): void => {
-    if (this.closed) return;
     this.sendChecked(data, to.address, port, to.family === 4 ? 'ipv4' : 'ipv6');
   };
 

@@ -65,10 +65,10 @@ describe('SQLite store', () => {
       Buffer.concat([path, `${path}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f)));
     assert.ok(files().includes('gone-marker.test'), 'the records are in the files before');
     await store.forgetUser(gone.id);
-    const after = files();
+    const left = files();
     for (const secret of ['forgetme7', '198.51.100.77', 'gone-marker.test'])
-      assert.ok(!after.includes(secret), `${secret} is gone from the database and the WAL`);
-    assert.ok(after.includes('kept.test'), "the other user's records stay");
+      assert.ok(!left.includes(secret), `${secret} is gone from the database and the WAL`);
+    assert.ok(left.includes('kept.test'), "the other user's records stay");
     assert.equal((await store.listConnections({ user: 'keeper', limit: 10_000 })).length, 8 * 48);
   });
 });
